@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny WordPiece tokenizer and tiny random BERT models built in the test, never downloaded."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+from transformers import BertConfig, BertTokenizerFast
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = REPO_ROOT / "samples"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+WHOLE_WORDS = [
+    "the", "a", "an", "movie", "film", "was", "is", "good", "bad", "great", "awful", "i", "it", "and", "of",
+    "to", "in", "new", "york", "london", "paris", "what", "where", "who", "when", "did", "does", "play",
+    "played", "city", "capital", "france", "england", "john", "smith", "apple", "google", "went",
+]
+
+
+def build_tiny_tokenizer(directory: Path) -> BertTokenizerFast:
+    """A real uncased WordPiece tokenizer whose vocabulary splits most words into several sub-tokens.
+
+    Letters and `##letters` guarantee that every lowercase ASCII word tokenizes without [UNK], so word/sub-token
+    alignment is exercised for real.
+    """
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = specials + chars + ["##" + c for c in string.ascii_lowercase + string.digits] + WHOLE_WORDS
+    vocab = list(dict.fromkeys(vocab))
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizerFast(
+        vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True, model_max_length=512
+    )
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
+def tiny_bert_config(vocab_size: int, **kwargs) -> BertConfig:
+    """A 2-layer, 32-wide BERT: trains a few steps in well under a second on a CPU."""
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory) -> BertTokenizerFast:
+    return build_tiny_tokenizer(tmp_path_factory.mktemp("tiny_tokenizer"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
