@@ -1,0 +1,105 @@
+"""Raw files to typed Arrow datasets: `load_dataset("imdb" | "wnut17" | "conll" | "squad_v2", data_dir=...)`.
+
+`datasets` no longer runs loading scripts, so the builders are used as classes here, behind the same one call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import datasets
+
+from .conll import Conll
+from .errors import DataFormatError
+from .squad import Squad
+from .text_folders import TextFolders
+
+__all__ = ["LOADERS", "DataFormatError", "load_dataset", "with_validation_split"]
+
+LOADERS: dict[str, tuple[type[datasets.DatasetBuilder], str]] = {
+    "imdb": (TextFolders, "imdb"),
+    "wnut17": (Conll, "wnut17"),
+    "conll": (Conll, "conll"),
+    "squad_v2": (Squad, "squad_v2"),
+}
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    data_files: str | list[str] | dict[str, str | list[str]] | None = None,
+    split: str | None = None,
+    cache_dir: str | None = None,
+    num_proc: int | None = None,
+    download_mode: datasets.DownloadMode | str | None = None,
+    **config_kwargs,
+) -> datasets.DatasetDict | datasets.Dataset:
+    """Prepare (or reuse from the Arrow cache) one of our formats, like `datasets.load_dataset` would.
+
+    Extra keyword arguments are fields of the format's `BuilderConfig` (`label_names=[...]`, ...).
+    """
+    if name not in LOADERS:
+        raise ValueError(f"unknown data set format {name!r}; expected one of {sorted(LOADERS)}")
+    builder_class, config_name = LOADERS[name]
+    if data_dir is not None:
+        data_dir = str(Path(data_dir).resolve())
+        if not Path(data_dir).exists():
+            raise DataFormatError(data_dir, "does not exist")
+    builder = builder_class(
+        config_name=config_name,
+        data_dir=data_dir,
+        data_files=data_files,
+        cache_dir=cache_dir,
+        hash=_fingerprint(data_dir, data_files),
+        **config_kwargs,
+    )
+    builder.download_and_prepare(num_proc=num_proc, download_mode=download_mode)
+    return builder.as_dataset(split=split)
+
+
+def _fingerprint(data_dir: str | None, data_files) -> str:
+    """Our code and the local files' sizes and modification times, so an edited file or loader is re-read.
+
+    `datasets` hashes the builder's module and its config, but not the content of a `data_dir`.
+    """
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    paths: list[Path] = []
+    if data_dir is not None:
+        root = Path(data_dir)
+        paths = sorted(root.rglob("*")) if root.is_dir() else [root]
+    elif data_files is not None:
+        values = data_files.values() if isinstance(data_files, dict) else [data_files]
+        paths = sorted(Path(f) for v in values for f in ([v] if isinstance(v, str) else v))
+    for path in paths:
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def with_validation_split(
+    dataset: datasets.DatasetDict,
+    validation_size: float | int = 0.1,
+    seed: int = 42,
+    stratify_by_column: str | None = None,
+) -> datasets.DatasetDict:
+    """Give data that ships without a validation split a seeded one, held out of train (test is never touched).
+
+    Stratified by `stratify_by_column` when it is a `ClassLabel`, so a small validation set keeps the class balance.
+    """
+    if "validation" in dataset:
+        return dataset
+    train = dataset["train"]
+    feature = train.features.get(stratify_by_column) if stratify_by_column else None
+    stratify = stratify_by_column if isinstance(feature, datasets.ClassLabel) else None
+    parts = train.train_test_split(test_size=validation_size, seed=seed, stratify_by_column=stratify)
+    return datasets.DatasetDict(
+        {
+            "train": parts["train"],
+            "validation": parts["test"],
+            **{k: v for k, v in dataset.items() if k != "train"},
+        }
+    )

@@ -1,0 +1,188 @@
+"""CoNLL-style `token<TAB>tag` files (W-NUT 17 and any tag set of the user's own), one document per blank line.
+
+Unlike `datasets`' packaged `conll` builder, which pads or truncates malformed lines silently, every line here must
+hold exactly a token and a tag from the label set; anything else is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import datasets
+
+from .errors import DataFormatError
+from .files import read_text, split_from_name
+
+logger = datasets.logging.get_logger(__name__)
+
+WNUT17_LABELS = [
+    "O",
+    "B-corporation",
+    "I-corporation",
+    "B-creative-work",
+    "I-creative-work",
+    "B-group",
+    "I-group",
+    "B-location",
+    "I-location",
+    "B-person",
+    "I-person",
+    "B-product",
+    "I-product",
+]
+WNUT17_BASE_URL = "https://raw.githubusercontent.com/leondz/emerging_entities_17/master/"
+WNUT17_FILES = {
+    datasets.Split.TRAIN: "wnut17train.conll",
+    datasets.Split.VALIDATION: "emerging.dev.conll",
+    datasets.Split.TEST: "emerging.test.annotated",
+}
+
+
+@dataclass
+class ConllConfig(datasets.BuilderConfig):
+    """`label_names`: the tag set in label-id order; None collects it from the train file (see `collect_labels`).
+
+    `delimiter`: what separates token and tag (W-NUT uses a TAB; None splits on any whitespace).
+    `file_names`: split -> file name looked up in `data_dir`; other files are matched by train/dev/valid/test in
+    their names.
+    `download_url`: base URL the `file_names` are fetched from when no local data is given.
+    """
+
+    label_names: list[str] | None = None
+    delimiter: str | None = "\t"
+    file_names: dict[str, str] | None = None
+    download_url: str = WNUT17_BASE_URL
+
+
+class Conll(datasets.GeneratorBasedBuilder):
+    BUILDER_CONFIG_CLASS = ConllConfig
+    BUILDER_CONFIGS = [
+        ConllConfig(name="wnut17", label_names=WNUT17_LABELS, file_names=dict(WNUT17_FILES)),
+        ConllConfig(name="conll"),
+    ]
+    DEFAULT_CONFIG_NAME = "wnut17"
+
+    def _info(self) -> datasets.DatasetInfo:
+        names = self.config.label_names or collect_labels(self._local_train_files(), self.config.delimiter)
+        return datasets.DatasetInfo(
+            description="Token classification documents read from CoNLL token<TAB>tag files.",
+            features=datasets.Features(
+                {
+                    "id": datasets.Value("string"),
+                    "tokens": datasets.List(datasets.Value("string")),
+                    "ner_tags": datasets.List(datasets.ClassLabel(names=names)),
+                }
+            ),
+        )
+
+    def _local_train_files(self) -> list[str]:
+        files = self._local_files()
+        if datasets.Split.TRAIN not in files:
+            raise DataFormatError(
+                self.config.data_dir or "data_files",
+                "has no train file to collect the tag set from; pass label_names=[...] or a train file",
+            )
+        return files[datasets.Split.TRAIN]
+
+    def _local_files(self) -> dict[str, list[str]]:
+        if self.config.data_files:
+            return {split: list(files) for split, files in self.config.data_files.items()}
+        if self.config.data_dir:
+            return find_split_files(Path(self.config.data_dir), self.config.file_names or {})
+        return {}
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        files = self._local_files()
+        if not files:
+            if not self.config.file_names:
+                raise ValueError("a CoNLL data set needs data_dir or data_files (there is no public default)")
+            urls = {split: self.config.download_url + name for split, name in self.config.file_names.items()}
+            files = {split: [path] for split, path in dl_manager.download(urls).items()}
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"paths": paths}) for split, paths in files.items()
+        ]
+
+    def _generate_examples(self, paths: list[str]) -> Iterator[tuple[str, dict]]:
+        label_names = set(self.info.features["ner_tags"].feature.names)
+        for path in paths:
+            whitespace_separators = 0
+            for doc_id, doc in enumerate(read_conll(path, self.config.delimiter)):
+                whitespace_separators += doc.after_whitespace_line
+                for offset, tag in enumerate(doc.tags):
+                    if tag not in label_names:
+                        raise DataFormatError(
+                            path,
+                            f"tag {tag!r} is not in the label set {sorted(label_names)}",
+                            f"line {doc.first_line + offset}",
+                        )
+                yield f"{path}:{doc_id}", {"id": str(doc_id), "tokens": doc.tokens, "ner_tags": doc.tags}
+            if whitespace_separators:
+                logger.info(
+                    f"{path}: {whitespace_separators} document separators were lines holding only whitespace"
+                )
+
+
+class Document(NamedTuple):
+    tokens: list[str]
+    tags: list[str]
+    first_line: int
+    after_whitespace_line: bool
+    """The separator before it held whitespace (most W-NUT train separators are a single TAB)."""
+
+
+def read_conll(path: str | Path, delimiter: str | None = "\t") -> Iterator[Document]:
+    tokens: list[str] = []
+    tags: list[str] = []
+    first_line = 0
+    after_whitespace_line = False
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            if tokens:
+                yield Document(tokens, tags, first_line, after_whitespace_line)
+                tokens, tags = [], []
+            after_whitespace_line = line != ""
+            continue
+        parts = line.split(delimiter)
+        if len(parts) != 2 or not parts[0] or not parts[1].strip():
+            expected = "a token and a tag separated by a TAB" if delimiter == "\t" else "a token and a tag"
+            raise DataFormatError(path, f"expected {expected}, got {line!r}", f"line {number}")
+        if not tokens:
+            first_line = number
+        tokens.append(parts[0])
+        tags.append(parts[1].strip())
+    if tokens:
+        yield Document(tokens, tags, first_line, after_whitespace_line)
+
+
+def collect_labels(paths: list[str], delimiter: str | None = "\t") -> list[str]:
+    """The tag set in a stable order: `O` first, then per entity type (sorted) its B- tag then its I- tag.
+
+    For W-NUT 17 this order is exactly the Hub's `wnut_17` label order. Tags without a B-/I- prefix follow, sorted.
+    """
+    tags = {tag for path in paths for doc in read_conll(path, delimiter) for tag in doc.tags}
+    types = sorted({tag[2:] for tag in tags if tag[:2] in ("B-", "I-")})
+    ordered = ["O"] if "O" in tags else []
+    for entity_type in types:
+        ordered += [f"{prefix}-{entity_type}" for prefix in "BI" if f"{prefix}-{entity_type}" in tags]
+    return ordered + sorted(tags - set(ordered))
+
+
+def find_split_files(data_dir: Path, file_names: dict[str, str]) -> dict[str, list[str]]:
+    """The known file names (W-NUT's) when any is present, else every file whose name says train, dev/valid or test."""
+    if not data_dir.is_dir():
+        raise DataFormatError(data_dir, "is not a folder (expected a folder of CoNLL files)")
+    found = {
+        split: [str(data_dir / name)] for split, name in file_names.items() if (data_dir / name).is_file()
+    }
+    if not found:
+        for path in sorted(p for p in data_dir.iterdir() if p.is_file() and p.suffix.lower() != ".md"):
+            split = split_from_name(path.name)
+            if split is not None:
+                found.setdefault(split, []).append(str(path))
+    if datasets.Split.TRAIN not in found:
+        expected = file_names.get(datasets.Split.TRAIN, "a file with 'train' in its name")
+        raise DataFormatError(data_dir, f"has no train file (expected {expected})")
+    return found

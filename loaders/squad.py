@@ -1,0 +1,187 @@
+"""SQuAD-format JSON (v1.1 and v2.0) with the Hub `squad_v2` schema; unanswerable questions are kept.
+
+Answers whose `answer_start` is off by a character or two (a known quirk of SQuAD-style files) are repaired and
+counted; an answer that is not found near its offset is an error naming the question id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from .errors import DataFormatError
+from .files import read_text, split_from_name
+
+logger = datasets.logging.get_logger(__name__)
+
+SQUAD_V2_URLS = {
+    datasets.Split.TRAIN: "https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v2.0.json",
+    datasets.Split.VALIDATION: "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v2.0.json",
+}
+FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "title": datasets.Value("string"),
+        "context": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        "answers": {
+            "text": datasets.List(datasets.Value("string")),
+            "answer_start": datasets.List(datasets.Value("int32")),
+        },
+    }
+)
+
+
+@dataclass
+class SquadConfig(datasets.BuilderConfig):
+    """`max_offset_repair`: how many characters an `answer_start` may be off and still be repaired.
+
+    `download_urls`: split -> URL fetched when neither `data_dir` nor `data_files` is given.
+    """
+
+    max_offset_repair: int = 2
+    download_urls: dict[str, str] | None = None
+
+
+class Squad(datasets.GeneratorBasedBuilder):
+    BUILDER_CONFIG_CLASS = SquadConfig
+    BUILDER_CONFIGS = [SquadConfig(name="squad_v2", download_urls=dict(SQUAD_V2_URLS))]
+    DEFAULT_CONFIG_NAME = "squad_v2"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="Extractive question answering read from SQuAD-format JSON.", features=FEATURES
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        if self.config.data_files:
+            files = {split: list(paths) for split, paths in self.config.data_files.items()}
+        elif self.config.data_dir:
+            files = find_split_files(Path(self.config.data_dir))
+        else:
+            files = {split: [path] for split, path in dl_manager.download(self.config.download_urls).items()}
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"paths": paths}) for split, paths in files.items()
+        ]
+
+    def _generate_examples(self, paths: list[str]) -> Iterator[tuple[str, dict]]:
+        for path in paths:
+            repaired = 0
+            for example, was_repaired in read_squad(path, self.config.max_offset_repair):
+                repaired += was_repaired
+                yield example["id"], example
+            if repaired:
+                logger.warning(
+                    f"{path}: repaired {repaired} answer_start offsets that were off by 1-2 characters"
+                )
+
+
+def read_squad(path: str | Path, max_offset_repair: int = 2) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Yield (example, whether an answer offset was repaired) for every question, answerable or not."""
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, f"is not valid JSON ({err.msg})", f"line {err.lineno}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DataFormatError(path, 'is not SQuAD-shaped: expected an object with a "data" list of articles')
+    seen_ids: set[str] = set()
+    for article_index, article in enumerate(data["data"]):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataFormatError(
+                path, 'is not SQuAD-shaped: expected a "paragraphs" list', f"article {article_index}"
+            )
+        title = str(article.get("title", ""))
+        for paragraph in paragraphs:
+            context = paragraph.get("context") if isinstance(paragraph, dict) else None
+            if not isinstance(context, str) or not isinstance(paragraph.get("qas"), list):
+                raise DataFormatError(
+                    path,
+                    'is not SQuAD-shaped: expected paragraphs with "context" and "qas"',
+                    f"article {title!r}",
+                )
+            for qa in paragraph["qas"]:
+                qid = qa.get("id") if isinstance(qa, dict) else None
+                if not isinstance(qid, str) or not isinstance(qa.get("question"), str):
+                    raise DataFormatError(
+                        path, 'expected questions with string "id" and "question"', f"article {title!r}"
+                    )
+                if qid in seen_ids:
+                    raise DataFormatError(
+                        path, "appears twice (question ids must be unique)", f"question {qid}"
+                    )
+                seen_ids.add(qid)
+                answers, repaired = _answers(path, qid, context, qa, max_offset_repair)
+                example = {
+                    "id": qid,
+                    "title": title,
+                    "context": context,
+                    "question": qa["question"],
+                    "answers": answers,
+                }
+                yield example, repaired
+
+
+def _answers(
+    path: str | Path, qid: str, context: str, qa: dict[str, Any], max_offset_repair: int
+) -> tuple[dict[str, list], bool]:
+    texts: list[str] = []
+    starts: list[int] = []
+    repaired = False
+    raw_answers = [] if qa.get("is_impossible") else qa.get("answers", [])
+    if not isinstance(raw_answers, list):
+        raise DataFormatError(path, '"answers" must be a list', f"question {qid}")
+    for answer in raw_answers:
+        text, start = (
+            (answer.get("text"), answer.get("answer_start")) if isinstance(answer, dict) else (None, None)
+        )
+        if not isinstance(text, str) or not isinstance(start, int) or isinstance(start, bool):
+            raise DataFormatError(
+                path, 'expected answers with string "text" and integer "answer_start"', f"question {qid}"
+            )
+        if not 0 <= start < len(context):
+            raise DataFormatError(
+                path,
+                f"answer_start {start} is outside its context of {len(context)} characters",
+                f"question {qid}",
+            )
+        found = _locate(context, text, start, max_offset_repair)
+        if found is None:
+            raise DataFormatError(
+                path,
+                f"answer {text!r} is not in the context at answer_start {start} "
+                f"(nor within {max_offset_repair} characters of it)",
+                f"question {qid}",
+            )
+        repaired |= found != start
+        texts.append(text)
+        starts.append(found)
+    return {"text": texts, "answer_start": starts}, repaired
+
+
+def _locate(context: str, text: str, start: int, max_shift: int) -> int | None:
+    """The nearest offset to `start` where `text` really is, preferring no shift, then -1, +1, -2, +2."""
+    for shift in sorted(range(-max_shift, max_shift + 1), key=lambda s: (abs(s), s)):
+        candidate = start + shift
+        if candidate >= 0 and context.startswith(text, candidate):
+            return candidate
+    return None
+
+
+def find_split_files(data_dir: Path) -> dict[str, list[str]]:
+    """Every JSON file in `data_dir` whose name says train, dev/valid or test (SQuAD's own names match)."""
+    if not data_dir.is_dir():
+        raise DataFormatError(data_dir, "is not a folder (expected a folder of SQuAD JSON files)")
+    found: dict[str, list[str]] = {}
+    for path in sorted(data_dir.glob("*.json")):
+        split = split_from_name(path.name)
+        if split is not None:
+            found.setdefault(split, []).append(str(path))
+    if not found:
+        raise DataFormatError(data_dir, "has no SQuAD JSON file with train, dev or test in its name")
+    return found
