@@ -1,0 +1,61 @@
+"""What a task supplies to the generic training loop, and the registry of task names.
+
+`train.py` knows nothing about any task: it asks the task for its loader, model class, features, collator and
+scoring. Adding a task means adding a module that builds a `Task`, not editing the loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+Prepare = Callable[[datasets.Dataset, PreTrainedTokenizerBase, Any, bool], datasets.Dataset]
+Score = Callable[[datasets.Dataset, datasets.Dataset, dict[str, np.ndarray], list[str] | None, Any], "Scored"]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Metrics for the results file, and a writer for the predictions files of one split."""
+
+    metrics: dict[str, Any]
+    write_predictions: Callable[[Path, str], list[Path]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything task-specific, as plain functions over `datasets` objects.
+
+    `label_names(features)` gives the class names read from the raw data (None for tasks without classes).
+    `load_model(name_or_path, label_names)` builds the model with readable `id2label`/`label2id`.
+    `prepare(raw_split, tokenizer, config, training)` maps raw examples to model features; evaluation features
+    may keep bookkeeping columns (ids, offsets, word ids) that `model_inputs` leaves out of the batches.
+    `collator(tokenizer, pad_to_multiple_of)` pads a batch to its longest member.
+    `output_names` are the model outputs gathered in evaluation and handed to `score` as arrays padded to one
+    length, in the order of the evaluation features.
+    `score(raw_split, features, outputs, label_names, config)` gives metrics and predictions.
+    """
+
+    name: str
+    pipeline_tag: str
+    default_max_seq_length: int
+    label_column: str | None
+    label_names: Callable[[datasets.Features], list[str] | None]
+    load_model: Callable[[str, list[str] | None], PreTrainedModel]
+    prepare: Prepare
+    collator: Callable[[PreTrainedTokenizerBase, int | None], Callable]
+    output_names: tuple[str, ...]
+    score: Score
+
+
+def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels: bool) -> list[str]:
+    """The feature columns the model's `forward` takes, so `set_format` hands it exactly those tensors."""
+    accepted = set(inspect.signature(model.forward).parameters)
+    label_columns = {"labels", "start_positions", "end_positions"}
+    return [c for c in features.column_names if c in accepted and (with_labels or c not in label_columns)]

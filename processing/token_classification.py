@@ -1,0 +1,180 @@
+"""Token classification (CoNLL files): word tags aligned to sub-tokens, scored per word at the entity level.
+
+Scoring runs over every word of every document: a word whose sub-tokens were cut off by truncation has no
+prediction and counts as `O`, so a long document cannot inflate the score by hiding its tail.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from seqeval.metrics import classification_report
+from transformers import (
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from .tasks import Scored, Task
+
+IGNORE_INDEX = -100
+"""Label id that PyTorch's cross-entropy (and the Keras loss with `ignore_class`) skips."""
+
+
+def continuation_label_ids(label_names: list[str]) -> list[int]:
+    """For each label id, the id a word's later sub-tokens get when every sub-token is labelled: B-X becomes I-X."""
+    index = {name: i for i, name in enumerate(label_names)}
+    return [
+        index.get("I-" + name[2:], i) if name.startswith("B-") else i for i, name in enumerate(label_names)
+    ]
+
+
+def tokenize_and_align_labels(
+    examples: dict[str, list],
+    tokenizer: PreTrainedTokenizerBase,
+    max_seq_length: int,
+    continuation_ids: list[int] | None = None,
+) -> dict[str, list]:
+    """Align word tags with sub-tokens through `word_ids()`, which stays correct when truncation cuts a document.
+
+    The first sub-token of a word carries its tag; later sub-tokens get -100, or, with `continuation_ids`, the
+    word's tag mapped through it. Special tokens always get -100. `word_ids` is kept (-1 for special tokens) so
+    predictions can be mapped back to words.
+    """
+    encoding = tokenizer(
+        examples["tokens"], is_split_into_words=True, truncation=True, max_length=max_seq_length
+    )
+    all_labels, all_word_ids = [], []
+    for row, tags in enumerate(examples["ner_tags"]):
+        labels, word_ids, previous = [], [], None
+        for word in encoding.word_ids(row):
+            if word is None:
+                labels.append(IGNORE_INDEX)
+            elif word != previous:
+                labels.append(tags[word])
+            else:
+                labels.append(IGNORE_INDEX if continuation_ids is None else continuation_ids[tags[word]])
+            word_ids.append(-1 if word is None else word)
+            previous = word
+        all_labels.append(labels)
+        all_word_ids.append(word_ids)
+    encoding["labels"] = all_labels
+    encoding["word_ids"] = all_word_ids
+    return encoding
+
+
+def prepare(
+    dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, training: bool
+) -> datasets.Dataset:
+    label_names = dataset.features["ner_tags"].feature.names
+    continuation = continuation_label_ids(label_names) if getattr(config, "label_all_tokens", False) else None
+    features = dataset.map(
+        tokenize_and_align_labels,
+        batched=True,
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "max_seq_length": config.max_seq_length,
+            "continuation_ids": continuation,
+        },
+        remove_columns=dataset.column_names,
+        desc="Tokenizing and aligning labels",
+    )
+    return features.remove_columns("word_ids") if training else features
+
+
+def word_predictions(word_ids: list[int], token_predictions: np.ndarray, num_words: int) -> list[int]:
+    """One prediction per word, read from its first sub-token; words never seen (truncated) get label 0 (`O`)."""
+    predicted = [0] * num_words
+    previous = -1
+    for position, word in enumerate(word_ids):
+        if word >= 0 and word != previous:
+            predicted[word] = int(token_predictions[position])
+        previous = word
+    return predicted
+
+
+def entity_metrics(true_tags: list[list[str]], predicted_tags: list[list[str]]) -> dict[str, Any]:
+    """Entity-level micro precision/recall/F1 (seqeval, conlleval rules) overall and per entity type."""
+    report = classification_report(true_tags, predicted_tags, output_dict=True, zero_division=0)
+    overall = report["micro avg"]
+    per_type = {
+        name: {
+            "precision": float(values["precision"]),
+            "recall": float(values["recall"]),
+            "f1": float(values["f1-score"]),
+            "number": int(values["support"]),
+        }
+        for name, values in report.items()
+        if name not in ("micro avg", "macro avg", "weighted avg")
+    }
+    return {
+        "precision": float(overall["precision"]),
+        "recall": float(overall["recall"]),
+        "f1": float(overall["f1-score"]),
+        "per_type": per_type,
+    }
+
+
+def score(
+    raw: datasets.Dataset,
+    features: datasets.Dataset,
+    outputs: dict[str, np.ndarray],
+    label_names: list[str] | None,
+    config: Any,
+) -> Scored:
+    names = list(label_names or [])
+    token_predictions = outputs["logits"].argmax(axis=-1)
+    true_tags, predicted_tags = [], []
+    for row, (tokens, tags, word_ids) in enumerate(
+        zip(raw["tokens"], raw["ner_tags"], features["word_ids"], strict=True)
+    ):
+        true_tags.append([names[t] for t in tags])
+        predicted_tags.append(
+            [names[p] for p in word_predictions(word_ids, token_predictions[row], len(tokens))]
+        )
+    metrics = entity_metrics(true_tags, predicted_tags)
+
+    def write_predictions(output_dir: Path, split: str) -> list[Path]:
+        path = output_dir / f"{split}_predictions.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            for example_id, tokens, gold, predicted in zip(
+                raw["id"], raw["tokens"], true_tags, predicted_tags, strict=True
+            ):
+                f.write(
+                    json.dumps({"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted})
+                    + "\n"
+                )
+        return [path]
+
+    return Scored(metrics=metrics, write_predictions=write_predictions)
+
+
+def load_model(name_or_path: str, label_names: list[str] | None) -> PreTrainedModel:
+    names = list(label_names or [])
+    return AutoModelForTokenClassification.from_pretrained(
+        name_or_path,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
+    )
+
+
+TASK = Task(
+    name="token-classification",
+    pipeline_tag="token-classification",
+    default_max_seq_length=128,
+    label_column=None,
+    label_names=lambda features: list(features["ner_tags"].feature.names),
+    load_model=load_model,
+    prepare=prepare,
+    collator=lambda tokenizer, multiple: DataCollatorForTokenClassification(
+        tokenizer, pad_to_multiple_of=multiple
+    ),
+    output_names=("logits",),
+    score=score,
+)

@@ -1,0 +1,418 @@
+"""Fine-tune a transformer on raw files: load, process, train, evaluate, save.
+
+    accelerate launch train.py --task imdb --data_dir aclImdb
+    python train.py --task wnut17 --data_dir wnut17/ --num_train_epochs 3
+
+The loop is task-agnostic (see `processing/tasks.py`): the task supplies model class, features, collator and
+scoring. Device placement, mixed precision and multi-process runs come from Accelerate's own config and flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, HfArgumentParser, get_scheduler
+
+import loaders
+from processing.models import resolve_model
+from processing.registry import TASKS
+from processing.tasks import Task, model_inputs
+
+logger = get_logger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class TrainingConfig:
+    """Every flag of `train.py`; also readable from a YAML or JSON file given as the only argument."""
+
+    task: str = field(metadata={"help": f"What to train: {', '.join(TASKS)}.", "choices": list(TASKS)})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder (or archive) in the task's raw format."}
+    )
+    train_file: str | None = field(default=None, metadata={"help": "Training file, instead of --data_dir."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation file."})
+    test_file: str | None = field(default=None, metadata={"help": "Test file, scored once at the end."})
+    model: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={
+            "help": "Hub id or local path; the default is embedded in the installed package (no download)."
+        },
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where to save (default: outputs/<task>)."}
+    )
+    max_seq_length: int | None = field(
+        default=None, metadata={"help": "Truncation length (default: per task)."}
+    )
+    per_device_train_batch_size: int = 16
+    per_device_eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    num_train_epochs: float = 3.0
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    seed: int = 42
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on the first N examples only."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on the first N examples only."}
+    )
+    eval_split: str = field(default="validation", metadata={"help": "Split scored after each epoch."})
+    validation_size: float = field(
+        default=0.1,
+        metadata={"help": "Share (or count, if >= 1) of train held out when the data has no validation."},
+    )
+    label_all_tokens: bool = field(
+        default=False,
+        metadata={"help": "Token classification: label every sub-token, not only a word's first."},
+    )
+    checkpointing_steps: str | None = field(
+        default=None, metadata={"help": "Save a checkpoint every N optimizer steps, or 'epoch'."}
+    )
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint folder, or 'latest' in <output_dir>/checkpoints."}
+    )
+    report_to: str = field(
+        default="auto",
+        metadata={"help": "Tracker for accelerator.init_trackers: tensorboard, all, none, auto."},
+    )
+    debug: bool = field(default=False, metadata={"help": "Show Python tracebacks for errors in the input."})
+
+    def __post_init__(self) -> None:
+        if self.output_dir is None:
+            self.output_dir = str(Path("outputs") / self.task)
+
+
+def parse_args(argv: list[str] | None = None) -> TrainingConfig:
+    parser = HfArgumentParser(TrainingConfig, description=__doc__.split("\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(argv[0])[0]
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(argv[0])[0]
+    return parser.parse_args_into_dataclasses(args=argv)[0]
+
+
+def load_raw(config: TrainingConfig, loader: str, task: Task) -> datasets.DatasetDict:
+    """Raw splits from the loaders, with a seeded validation split held out of train when the data has none."""
+    files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
+    data_files = {split: path for split, path in files.items() if path} or None
+    raw = loaders.load_dataset(loader, data_dir=config.data_dir, data_files=data_files)
+    size = int(config.validation_size) if config.validation_size >= 1 else config.validation_size
+    raw = loaders.with_validation_split(raw, size, seed=config.seed, stratify_by_column=task.label_column)
+    if config.max_train_samples is not None:
+        raw["train"] = raw["train"].select(range(min(config.max_train_samples, len(raw["train"]))))
+    for split in raw:
+        if split != "train" and config.max_eval_samples is not None:
+            raw[split] = raw[split].select(range(min(config.max_eval_samples, len(raw[split]))))
+    return raw
+
+
+def predict(
+    model: torch.nn.Module, dataloader: DataLoader, accelerator: Accelerator, output_names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Model outputs for every evaluation feature exactly once, across processes, padded to one length."""
+    model.eval()
+    gathered: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
+    for batch in tqdm(
+        dataloader, desc="Evaluating", disable=not accelerator.is_local_main_process, leave=False
+    ):
+        with torch.no_grad():
+            outputs = model(**batch)
+        for name in output_names:
+            values = accelerator.pad_across_processes(outputs[name], dim=1, pad_index=-1e4)
+            gathered[name].append(accelerator.gather_for_metrics(values).float().cpu().numpy())
+    return {name: _concatenate_padded(arrays) for name, arrays in gathered.items()}
+
+
+def _concatenate_padded(arrays: list[np.ndarray], fill: float = -1e4) -> np.ndarray:
+    """Batches are padded to their own longest member; stack them at the longest overall."""
+    if arrays[0].ndim == 1:
+        return np.concatenate(arrays)
+    width = max(a.shape[1] for a in arrays)
+    padded = [
+        np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2), constant_values=fill)
+        for a in arrays
+    ]
+    return np.concatenate(padded)
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete checkpoint: incomplete ones never get their final name (see `save_checkpoint`)."""
+    candidates = sorted((output_dir / CHECKPOINTS).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    return candidates[-1] if candidates else None
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: dict[str, Any]) -> None:
+    """`save_state` into a temporary folder renamed when complete, so a kill mid-save never leaves a torn one."""
+    final = output_dir / CHECKPOINTS / f"step_{state['completed_steps']}"
+    partial = final.with_name(final.name + ".partial")
+    if accelerator.is_main_process and partial.exists():
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    if accelerator.is_main_process:
+        (partial / STATE_FILE).write_text(json.dumps(state))
+        partial.rename(final)
+    accelerator.wait_for_everyone()
+
+
+def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
+    choice = TASKS[config.task]
+    task = choice.task
+    config.max_seq_length = config.max_seq_length or task.default_max_seq_length
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        log_with=_trackers(config.report_to),
+        project_dir=config.output_dir,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+    )
+    set_seed(config.seed)
+    output_dir = Path(config.output_dir)
+    model_path = resolve_model(config.model)
+
+    with accelerator.main_process_first():
+        raw = load_raw(config, choice.loader, task)
+    if config.eval_split not in raw:
+        raise ValueError(f"--eval_split {config.eval_split!r} is not in the data (splits: {list(raw)})")
+    label_names = task.label_names(raw["train"].features)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = task.load_model(model_path, label_names)
+    eval_splits = [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
+    with accelerator.main_process_first():
+        train_features = task.prepare(raw["train"], tokenizer, config, True)
+        eval_features = {split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits}
+
+    pad_to_multiple_of = 8 if accelerator.device.type == "cuda" else None
+    collator = task.collator(tokenizer, pad_to_multiple_of)
+    train_dataloader = DataLoader(
+        train_features.with_format("torch", columns=model_inputs(model, train_features, with_labels=True)),
+        shuffle=True,
+        collate_fn=collator,
+        batch_size=config.per_device_train_batch_size,
+    )
+    eval_dataloaders = {
+        split: DataLoader(
+            features.with_format("torch", columns=model_inputs(model, features, with_labels=False)),
+            collate_fn=collator,
+            batch_size=config.per_device_eval_batch_size,
+        )
+        for split, features in eval_features.items()
+    }
+
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    parameters = [
+        {
+            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+            "weight_decay": config.weight_decay,
+        },
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
+    steps_per_epoch = math.ceil(
+        len(train_dataloader) / (config.gradient_accumulation_steps * accelerator.num_processes)
+    )
+    max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    scheduler = get_scheduler(
+        "linear",
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * max_steps),
+        num_training_steps=max_steps,
+    )
+    model, optimizer, train_dataloader, scheduler = accelerator.prepare(
+        model, optimizer, train_dataloader, scheduler
+    )
+    eval_dataloaders = {split: accelerator.prepare(dl) for split, dl in eval_dataloaders.items()}
+    if accelerator.log_with:
+        accelerator.init_trackers(
+            f"train-{config.task}", config={k: v for k, v in vars(config).items() if v is not None}
+        )
+
+    completed_steps, start_epoch, skip_batches = 0, 0, 0
+    if config.resume_from_checkpoint:
+        checkpoint = (
+            latest_checkpoint(output_dir)
+            if config.resume_from_checkpoint == "latest"
+            else Path(config.resume_from_checkpoint)
+        )
+        if checkpoint is not None:
+            accelerator.load_state(str(checkpoint))
+            state = json.loads((checkpoint / STATE_FILE).read_text())
+            completed_steps, start_epoch, skip_batches = (
+                state["completed_steps"],
+                state["epoch"],
+                state["batches_in_epoch"],
+            )
+            accelerator.print(f"Resumed from {checkpoint} at step {completed_steps}")
+
+    every = int(config.checkpointing_steps) if (config.checkpointing_steps or "").isdigit() else None
+    progress = tqdm(
+        total=max_steps,
+        initial=completed_steps,
+        desc="Training",
+        disable=not accelerator.is_local_main_process,
+    )
+    started = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    for epoch in range(start_epoch, math.ceil(config.num_train_epochs)):
+        model.train()
+        train_dataloader.set_epoch(epoch)
+        batches = (
+            accelerator.skip_first_batches(train_dataloader, skip_batches)
+            if skip_batches
+            else train_dataloader
+        )
+        batches_in_epoch = skip_batches
+        skip_batches = 0
+        for batch in batches:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {completed_steps + 1}: stopping")
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            batches_in_epoch += 1
+            if accelerator.sync_gradients:
+                completed_steps += 1
+                progress.update(1)
+                accelerator.log(
+                    {"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]}, step=completed_steps
+                )
+                if every and completed_steps % every == 0:
+                    state = {
+                        "completed_steps": completed_steps,
+                        "epoch": epoch,
+                        "batches_in_epoch": batches_in_epoch,
+                    }
+                    save_checkpoint(accelerator, output_dir, state)
+            if completed_steps >= max_steps:
+                break
+        results[config.eval_split] = evaluate(
+            accelerator,
+            model,
+            task,
+            raw,
+            eval_features,
+            eval_dataloaders,
+            config,
+            config.eval_split,
+            label_names,
+        )
+        accelerator.print(f"epoch {epoch}: " + _metrics_line(results[config.eval_split]))
+        accelerator.log(
+            {f"eval/{k}": v for k, v in results[config.eval_split].items() if isinstance(v, int | float)},
+            step=completed_steps,
+        )
+        if config.checkpointing_steps == "epoch":
+            save_checkpoint(
+                accelerator,
+                output_dir,
+                {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0},
+            )
+    progress.close()
+    train_runtime = time.perf_counter() - started
+
+    for split in eval_splits[1:]:
+        results[split] = evaluate(
+            accelerator, model, task, raw, eval_features, eval_dataloaders, config, split, label_names
+        )
+        accelerator.print(f"{split}: " + _metrics_line(results[split]))
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        accelerator.unwrap_model(model).save_pretrained(output_dir, safe_serialization=True)
+        tokenizer.save_pretrained(output_dir)
+        (output_dir / "training_args.json").write_text(
+            json.dumps({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}, indent=2)
+        )
+    accelerator.end_training()
+    return results
+
+
+def evaluate(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    task: Task,
+    raw: datasets.DatasetDict,
+    features: dict[str, datasets.Dataset],
+    dataloaders: dict[str, DataLoader],
+    config: TrainingConfig,
+    split: str,
+    label_names: list[str] | None,
+) -> dict[str, Any]:
+    """Score one split and, on the main process, write `<split>_results.json` and its predictions."""
+    started = time.perf_counter()
+    outputs = predict(model, dataloaders[split], accelerator, task.output_names)
+    scored = task.score(raw[split], features[split], outputs, label_names, config)
+    metrics = {
+        **scored.metrics,
+        "num_examples": len(raw[split]),
+        "runtime_s": round(time.perf_counter() - started, 2),
+    }
+    if accelerator.is_main_process:
+        output_dir = Path(config.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        name = "eval" if split == config.eval_split else split
+        (output_dir / f"{name}_results.json").write_text(json.dumps(metrics, indent=2))
+        scored.write_predictions(output_dir, name)
+    model.train()
+    return metrics
+
+
+def _metrics_line(metrics: dict[str, Any]) -> str:
+    return " ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in metrics.items()
+        if not isinstance(v, dict)
+    )
+
+
+def _trackers(report_to: str) -> str | list[str] | None:
+    if report_to == "none":
+        return None
+    if report_to == "auto":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            return None
+        return "tensorboard"
+    return report_to
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        train(config)
+    except (loaders.DataFormatError, FileNotFoundError, ValueError, FloatingPointError) as err:
+        if config.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
