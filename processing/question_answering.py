@@ -1,0 +1,322 @@
+"""Extractive question answering on SQuAD 2.0-style data.
+
+Long contexts are cut into overlapping windows so no answer is lost to truncation, unanswerable questions are kept
+(labelled on the CLS token) so the model learns to abstain, and logits are turned back into answer texts and null
+odds in exactly the formats the official SQuAD 2.0 evaluation script reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset
+from transformers import BatchEncoding, PreTrainedTokenizerBase
+
+# Bookkeeping columns of the tokenizer output that a model's forward does not accept.
+_BOOKKEEPING_COLUMNS = ("offset_mapping", "overflow_to_sample_mapping")
+
+NO_SPAN_NULL_ODDS = float(np.finfo(np.float64).max)
+"""Null odds reported when no window has a valid span: finite so it stays JSON-serialisable and sortable, and larger
+than any real difference so the evaluation ranks such a question as the most certainly unanswerable."""
+
+
+def _tokenize_windows(
+    examples: dict[str, list], tokenizer: PreTrainedTokenizerBase, max_seq_length: int, doc_stride: int
+) -> tuple[BatchEncoding, int]:
+    """Tokenize question/context pairs into overlapping windows; also returns the sequence id of the context.
+
+    Leading whitespace of questions is stripped because some SQuAD questions start with many spaces that would eat
+    into the context's share of the window. Tokenizers that pad on the left expect the context first, so the pair
+    order and the truncated side follow `padding_side`. No padding here: a collator pads per batch, which is
+    cheaper than padding every window to `max_seq_length`.
+    """
+    context_first = tokenizer.padding_side == "left"
+    questions = [question.lstrip() for question in examples["question"]]
+    contexts = list(examples["context"])
+    encoding = tokenizer(
+        contexts if context_first else questions,
+        questions if context_first else contexts,
+        truncation="only_first" if context_first else "only_second",
+        max_length=min(max_seq_length, tokenizer.model_max_length),
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=False,
+    )
+    return encoding, 0 if context_first else 1
+
+
+def _model_inputs(encoding: BatchEncoding) -> dict[str, list]:
+    return {name: values for name, values in encoding.items() if name not in _BOOKKEEPING_COLUMNS}
+
+
+def _cls_index(input_ids: list[int], tokenizer: PreTrainedTokenizerBase) -> int:
+    """Where the model should point for "no answer"; tokenizers without a CLS token fall back to the first token,
+    which is also where `postprocess_predictions` reads the null score."""
+    cls_token_id = tokenizer.cls_token_id
+    return input_ids.index(cls_token_id) if cls_token_id is not None and cls_token_id in input_ids else 0
+
+
+def _answer_char_span(context: str, answers: dict[str, list]) -> tuple[int, int] | None:
+    """Character span of the first answer without surrounding whitespace, or None for an unanswerable question.
+
+    Whitespace is trimmed because it belongs to no token: a span starting on a space would otherwise be mapped to
+    the token before it, or judged cut by a window that begins exactly at the answer's first word.
+    """
+    if not answers["text"]:
+        return None
+    start = answers["answer_start"][0]
+    end = start + len(answers["text"][0])
+    span = context[start:end]
+    start += len(span) - len(span.lstrip())
+    end -= len(span) - len(span.rstrip())
+    return (start, end) if end > start else None
+
+
+def _window_token_span(
+    offsets: list[tuple[int, int]],
+    sequence_ids: list[int | None],
+    context_index: int,
+    start_char: int,
+    end_char: int,
+) -> tuple[int, int] | None:
+    """First and last token of the answer in this window, or None unless the window holds the whole answer.
+
+    A window that holds only part of the answer must not be labelled with that part: the model would learn to
+    predict truncated answers.
+    """
+    context_tokens = [token for token, sequence in enumerate(sequence_ids) if sequence == context_index]
+    if not context_tokens:
+        return None
+    first, last = context_tokens[0], context_tokens[-1]
+    if offsets[first][0] > start_char or offsets[last][1] < end_char:
+        return None
+    start = next(token for token in range(first, last + 1) if offsets[token][1] > start_char)
+    end = next(token for token in range(last, first - 1, -1) if offsets[token][0] < end_char)
+    return start, end
+
+
+def prepare_train_features(
+    examples: dict[str, list],
+    tokenizer: PreTrainedTokenizerBase,
+    max_seq_length: int = 384,
+    doc_stride: int = 128,
+) -> dict[str, list]:
+    """Training windows labelled with `start_positions`/`end_positions` for `datasets.Dataset.map(batched=True)`.
+
+    Every window is kept, including all windows of unanswerable questions and windows that miss the answer: both
+    point at the CLS token, which is how SQuAD 2.0 models learn to abstain. Only the first answer is used since the
+    loss takes a single span. Offsets and the sample mapping are dropped so `set_format("torch")` hands the model
+    nothing its forward rejects; one example yields several rows, so map with `remove_columns=dataset.column_names`.
+    """
+    encoding, context_index = _tokenize_windows(examples, tokenizer, max_seq_length, doc_stride)
+    start_positions: list[int] = []
+    end_positions: list[int] = []
+    for window, sample in enumerate(encoding["overflow_to_sample_mapping"]):
+        cls_index = _cls_index(encoding["input_ids"][window], tokenizer)
+        char_span = _answer_char_span(examples["context"][sample], examples["answers"][sample])
+        token_span = (
+            None
+            if char_span is None
+            else _window_token_span(
+                encoding["offset_mapping"][window], encoding.sequence_ids(window), context_index, *char_span
+            )
+        )
+        start, end = token_span if token_span is not None else (cls_index, cls_index)
+        start_positions.append(start)
+        end_positions.append(end)
+    features = _model_inputs(encoding)
+    features["start_positions"] = start_positions
+    features["end_positions"] = end_positions
+    return features
+
+
+def prepare_eval_features(
+    examples: dict[str, list],
+    tokenizer: PreTrainedTokenizerBase,
+    max_seq_length: int = 384,
+    doc_stride: int = 128,
+) -> dict[str, list]:
+    """Evaluation windows with what post-processing needs to map logits back to text.
+
+    `example_id` ties each window to its example; `offset_mapping` is None outside the context so that
+    post-processing can never pick a question, special or padding token as part of an answer.
+    """
+    encoding, context_index = _tokenize_windows(examples, tokenizer, max_seq_length, doc_stride)
+    example_ids: list[str] = []
+    offset_mapping: list[list[tuple[int, int] | None]] = []
+    for window, sample in enumerate(encoding["overflow_to_sample_mapping"]):
+        example_ids.append(examples["id"][sample])
+        offset_mapping.append(
+            [
+                offset if sequence == context_index else None
+                for offset, sequence in zip(
+                    encoding["offset_mapping"][window], encoding.sequence_ids(window), strict=True
+                )
+            ]
+        )
+    features = _model_inputs(encoding)
+    features["example_id"] = example_ids
+    features["offset_mapping"] = offset_mapping
+    return features
+
+
+def _arrow_column(dataset: Dataset, name: str) -> pa.Array:
+    """A column as one Arrow array in the dataset's current row order (respecting `select`/`shuffle`), read
+    without converting every value into a Python object."""
+    return dataset.with_format("arrow")[name].combine_chunks()
+
+
+def _offset_arrays(features: Dataset, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(num_features, width) arrays: whether a position is a context token, and its start and end characters.
+
+    Positions beyond a feature's length, or beyond `width` (the logits' length), are never in context, so padded
+    logits are ignored whatever value the caller padded with.
+    """
+    offsets = _arrow_column(features, "offset_mapping").cast(pa.list_(pa.list_(pa.int64())))
+    lengths = pc.list_value_length(offsets).to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs = offsets.flatten()
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    positions = np.arange(len(pairs)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    keep = positions < width
+    rows, positions = rows[keep], positions[keep]
+    in_context = np.zeros((len(lengths), width), dtype=bool)
+    start_chars = np.zeros((len(lengths), width), dtype=np.int64)
+    end_chars = np.zeros((len(lengths), width), dtype=np.int64)
+    in_context[rows, positions] = pairs.is_valid().to_numpy(zero_copy_only=False)[keep]
+    start_chars[rows, positions] = pc.list_element(pairs, 0).fill_null(0).to_numpy()[keep]
+    end_chars[rows, positions] = pc.list_element(pairs, 1).fill_null(0).to_numpy()[keep]
+    return in_context, start_chars, end_chars
+
+
+def _top_k_positions(scores: np.ndarray, k: int) -> np.ndarray:
+    """(rows, k) positions of the k largest scores per row, in ascending position order.
+
+    `np.partition` alone leaves ties at the k-th value to chance; taking every score above the k-th value and then
+    the lowest positions among those equal to it makes the choice deterministic.
+    """
+    kth_largest = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    above = scores > kth_largest
+    tied = scores == kth_largest
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    return np.nonzero(chosen)[1].reshape(len(scores), k)
+
+
+def _best_span_per_feature(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    in_context: np.ndarray,
+    n_best_size: int,
+    max_answer_length: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best span score, start and end token of every feature at once (-inf score when a feature has no valid span).
+
+    All (k x k) start/end candidate pairs of all features are scored in one (num_features, k, k) array. Ties go to
+    the smallest start and then the smallest end position, because `argmax` returns the first maximum and both
+    candidate axes are in ascending position order.
+    """
+    num_features, width = start_logits.shape
+    k = min(n_best_size, width)
+    start_scores = np.where(in_context, start_logits, -np.inf)
+    end_scores = np.where(in_context, end_logits, -np.inf)
+    start_top = _top_k_positions(start_scores, k)
+    end_top = _top_k_positions(end_scores, k)
+    rows = np.arange(num_features)[:, None]
+    lengths = end_top[:, None, :] - start_top[:, :, None] + 1
+    allowed = (
+        in_context[rows, start_top][:, :, None]
+        & in_context[rows, end_top][:, None, :]
+        & (lengths >= 1)
+        & (lengths <= max_answer_length)
+    )
+    pair_scores = start_scores[rows, start_top][:, :, None] + end_scores[rows, end_top][:, None, :]
+    pair_scores = np.where(allowed, pair_scores, -np.inf).reshape(num_features, k * k)
+    best = pair_scores.argmax(axis=1)
+    features = np.arange(num_features)
+    return pair_scores[features, best], start_top[features, best // k], end_top[features, best % k]
+
+
+def _example_index_of_features(examples: Dataset, features: Dataset) -> np.ndarray:
+    example_ids = _arrow_column(examples, "id").to_numpy(zero_copy_only=False).astype(str)
+    feature_ids = _arrow_column(features, "example_id").to_numpy(zero_copy_only=False).astype(str)
+    if example_ids.size == 0:
+        raise ValueError("features were given without any examples")
+    if np.unique(example_ids).size != example_ids.size:
+        raise ValueError("example ids must be unique to map features back to their examples")
+    sorter = np.argsort(example_ids, kind="stable")
+    found = np.searchsorted(example_ids, feature_ids, sorter=sorter)
+    index = sorter[np.minimum(found, example_ids.size - 1)]
+    if not np.array_equal(example_ids[index], feature_ids):
+        raise ValueError("some features have an example_id that is not among the examples' ids")
+    return index
+
+
+def postprocess_predictions(
+    examples: Dataset,
+    features: Dataset,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+    null_score_diff_threshold: float = 0.0,
+) -> tuple[dict[str, str], dict[str, float]]:
+    """Turn start/end logits of evaluation windows into `(predictions, null_odds)` keyed by example id.
+
+    These are the predictions file and the na-prob file of the official SQuAD 2.0 evaluation script. An example's
+    best span is searched over all its windows; its null score is the minimum over windows of the score at position
+    0 (the CLS token of BERT-style tokenizers), since one window that sees the answer is enough to make the question
+    answerable. It predicts "" when `null_score - best_span_score > null_score_diff_threshold`. The top
+    `n_best_size` starts and ends are taken among context tokens only, so question, special and padding tokens
+    cannot crowd real candidates out. Logits must be aligned with each feature's tokens (position i is
+    `offset_mapping[i]`); anything past a feature's length is ignored. Scores are computed in float64. Ties go to the
+    earliest window, then the earliest start, then the earliest end. An example without any valid span predicts ""
+    with null odds `NO_SPAN_NULL_ODDS`.
+    """
+    start_logits = np.asarray(start_logits, dtype=np.float64)
+    end_logits = np.asarray(end_logits, dtype=np.float64)
+    if start_logits.ndim != 2 or start_logits.shape != end_logits.shape or start_logits.shape[1] == 0:
+        raise ValueError(
+            f"expected two (num_features, seq_len) arrays, got {start_logits.shape} and {end_logits.shape}"
+        )
+    if len(start_logits) != len(features):
+        raise ValueError(f"got logits for {len(start_logits)} features but {len(features)} features")
+    if n_best_size < 1 or max_answer_length < 1:
+        raise ValueError("n_best_size and max_answer_length must be at least 1")
+    if len(features) == 0:
+        if len(examples) != 0:
+            raise ValueError(f"{len(examples)} examples have no features")
+        return {}, {}
+
+    in_context, start_chars, end_chars = _offset_arrays(features, start_logits.shape[1])
+    span_scores, span_starts, span_ends = _best_span_per_feature(
+        start_logits, end_logits, in_context, n_best_size, max_answer_length
+    )
+    null_scores = start_logits[:, 0] + end_logits[:, 0]
+    feature_examples = _example_index_of_features(examples, features)
+
+    order = np.lexsort((np.arange(len(features)), -span_scores, feature_examples))
+    grouped_examples = feature_examples[order]
+    group_starts = np.flatnonzero(np.r_[True, grouped_examples[1:] != grouped_examples[:-1]])
+    if group_starts.size != len(examples):
+        raise ValueError(f"{len(examples) - group_starts.size} examples have no features")
+    best_features = order[group_starts]
+    example_null = np.minimum.reduceat(null_scores[order], group_starts)
+    example_best = span_scores[best_features]
+    has_span = example_best > -np.inf
+    null_odds = np.full(len(examples), NO_SPAN_NULL_ODDS)
+    null_odds[has_span] = example_null[has_span] - example_best[has_span]
+    answered = has_span & ~(null_odds > null_score_diff_threshold)
+    answer_starts = start_chars[best_features, span_starts[best_features]]
+    answer_ends = end_chars[best_features, span_ends[best_features]]
+
+    ids = _arrow_column(examples, "id").to_pylist()
+    contexts = _arrow_column(examples, "context").to_pylist()
+    predictions = {
+        example_id: context[start:end] if answer else ""
+        for example_id, context, answer, start, end in zip(
+            ids, contexts, answered.tolist(), answer_starts.tolist(), answer_ends.tolist(), strict=True
+        )
+    }
+    return predictions, dict(zip(ids, null_odds.tolist(), strict=True))
