@@ -42,6 +42,16 @@ def load_dataset(
     if name not in LOADERS:
         raise ValueError(f"unknown data set format {name!r}; expected one of {sorted(LOADERS)}")
     builder_class, config_name = LOADERS[name]
+    ignored = {
+        key: getattr(builder_class.builder_configs[config_name], key)
+        for key, value in config_kwargs.items()
+        if value is None and getattr(builder_class.builder_configs[config_name], key, None) is not None
+    }
+    if ignored:
+        # `datasets` skips config values of None, so the default would be used without a word.
+        raise ValueError(
+            f"{name}: a value of None would be ignored for {sorted(ignored)} (defaults: {ignored})"
+        )
     if data_dir is not None:
         data_dir = str(Path(data_dir).resolve())
         if not Path(data_dir).exists():
@@ -54,8 +64,29 @@ def load_dataset(
         hash=_fingerprint(data_dir, data_files),
         **config_kwargs,
     )
-    builder.download_and_prepare(num_proc=num_proc, download_mode=download_mode)
+    try:
+        builder.download_and_prepare(num_proc=num_proc, download_mode=download_mode)
+    except datasets.exceptions.DatasetGenerationError as err:
+        # `datasets` wraps whatever `_generate_examples` raises; bad input must still surface as DataFormatError.
+        _raise_data_format_error(err)
+        if not num_proc or num_proc < 2:
+            raise
+        # A worker process's error reaches us only as traceback text: prepare again in this process (the
+        # failed run left nothing in the cache) so that the bad file is reported as a DataFormatError.
+        try:
+            builder.download_and_prepare(download_mode=download_mode)
+        except datasets.exceptions.DatasetGenerationError as again:
+            _raise_data_format_error(again)
+            raise
     return builder.as_dataset(split=split)
+
+
+def _raise_data_format_error(err: BaseException) -> None:
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, DataFormatError):
+            raise cause from None
+        cause = cause.__cause__ or cause.__context__
 
 
 def _fingerprint(data_dir: str | None, data_files) -> str:

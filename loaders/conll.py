@@ -14,7 +14,7 @@ from typing import NamedTuple
 import datasets
 
 from .errors import DataFormatError
-from .files import read_text, split_from_name
+from .files import SPLIT_NAME_HINTS, read_text, split_from_name
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -33,6 +33,7 @@ WNUT17_LABELS = [
     "B-product",
     "I-product",
 ]
+WHITESPACE = "whitespace"
 WNUT17_BASE_URL = "https://raw.githubusercontent.com/leondz/emerging_entities_17/master/"
 WNUT17_FILES = {
     datasets.Split.TRAIN: "wnut17train.conll",
@@ -45,7 +46,8 @@ WNUT17_FILES = {
 class ConllConfig(datasets.BuilderConfig):
     """`label_names`: the tag set in label-id order; None collects it from the train file (see `collect_labels`).
 
-    `delimiter`: what separates token and tag (W-NUT uses a TAB; None splits on any whitespace).
+    `delimiter`: what separates token and tag (W-NUT uses a TAB; "whitespace" or None splits on any run of
+    whitespace; through `load_dataset` pass "whitespace", as `datasets` ignores config values of None).
     `file_names`: split -> file name looked up in `data_dir`; other files are matched by train/dev/valid/test in
     their names.
     `download_url`: base URL the `file_names` are fetched from when no local data is given.
@@ -99,7 +101,8 @@ class Conll(datasets.GeneratorBasedBuilder):
         if not files:
             if not self.config.file_names:
                 raise ValueError("a CoNLL data set needs data_dir or data_files (there is no public default)")
-            urls = {split: self.config.download_url + name for split, name in self.config.file_names.items()}
+            base = self.config.download_url.rstrip("/") + "/"
+            urls = {split: base + name for split, name in self.config.file_names.items()}
             files = {split: [path] for split, path in dl_manager.download(urls).items()}
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={"paths": paths}) for split, paths in files.items()
@@ -145,7 +148,7 @@ def read_conll(path: str | Path, delimiter: str | None = "\t") -> Iterator[Docum
                 tokens, tags = [], []
             after_whitespace_line = line != ""
             continue
-        parts = line.split(delimiter)
+        parts = line.split(None if delimiter == WHITESPACE else delimiter)
         if len(parts) != 2 or not parts[0] or not parts[1].strip():
             expected = "a token and a tag separated by a TAB" if delimiter == "\t" else "a token and a tag"
             raise DataFormatError(path, f"expected {expected}, got {line!r}", f"line {number}")
@@ -185,4 +188,4 @@ def find_split_files(data_dir: Path, file_names: dict[str, str]) -> dict[str, li
     if datasets.Split.TRAIN not in found:
         expected = file_names.get(datasets.Split.TRAIN, "a file with 'train' in its name")
         raise DataFormatError(data_dir, f"has no train file (expected {expected})")
-    return found
+    return {split: found[split] for split in SPLIT_NAME_HINTS if split in found}

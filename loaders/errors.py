@@ -17,3 +17,7 @@ class DataFormatError(ValueError):
         self.problem = problem
         location = f"{self.path}, {where}" if where else self.path
         super().__init__(f"{location}: {problem}")
+
+    def __reduce__(self):
+        """Rebuild from the three fields, so the error survives pickling (worker processes, `multiprocess`)."""
+        return type(self), (self.path, self.problem, self.where)

@@ -15,7 +15,7 @@ from typing import Any
 import datasets
 
 from .errors import DataFormatError
-from .files import read_text, split_from_name
+from .files import SPLIT_NAME_HINTS, read_text, split_from_name
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -72,17 +72,18 @@ class Squad(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, paths: list[str]) -> Iterator[tuple[str, dict]]:
         for path in paths:
             repaired = 0
-            for example, was_repaired in read_squad(path, self.config.max_offset_repair):
-                repaired += was_repaired
+            for example, repaired_here in read_squad(path, self.config.max_offset_repair):
+                repaired += repaired_here
                 yield example["id"], example
             if repaired:
                 logger.warning(
-                    f"{path}: repaired {repaired} answer_start offsets that were off by 1-2 characters"
+                    f"{path}: repaired {repaired} answer_start offsets that were off by "
+                    f"1 to {self.config.max_offset_repair} characters"
                 )
 
 
-def read_squad(path: str | Path, max_offset_repair: int = 2) -> Iterator[tuple[dict[str, Any], bool]]:
-    """Yield (example, whether an answer offset was repaired) for every question, answerable or not."""
+def read_squad(path: str | Path, max_offset_repair: int = 2) -> Iterator[tuple[dict[str, Any], int]]:
+    """Yield (example, how many of its answer offsets were repaired) for every question, answerable or not."""
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
@@ -129,10 +130,10 @@ def read_squad(path: str | Path, max_offset_repair: int = 2) -> Iterator[tuple[d
 
 def _answers(
     path: str | Path, qid: str, context: str, qa: dict[str, Any], max_offset_repair: int
-) -> tuple[dict[str, list], bool]:
+) -> tuple[dict[str, list], int]:
     texts: list[str] = []
     starts: list[int] = []
-    repaired = False
+    repaired = 0
     raw_answers = [] if qa.get("is_impossible") else qa.get("answers", [])
     if not isinstance(raw_answers, list):
         raise DataFormatError(path, '"answers" must be a list', f"question {qid}")
@@ -158,7 +159,7 @@ def _answers(
                 f"(nor within {max_offset_repair} characters of it)",
                 f"question {qid}",
             )
-        repaired |= found != start
+        repaired += found != start
         texts.append(text)
         starts.append(found)
     return {"text": texts, "answer_start": starts}, repaired
@@ -184,4 +185,4 @@ def find_split_files(data_dir: Path) -> dict[str, list[str]]:
             found.setdefault(split, []).append(str(path))
     if not found:
         raise DataFormatError(data_dir, "has no SQuAD JSON file with train, dev or test in its name")
-    return found
+    return {split: found[split] for split in SPLIT_NAME_HINTS if split in found}
