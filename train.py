@@ -86,6 +86,25 @@ class TrainingConfig:
         default=False,
         metadata={"help": "Token classification: label every sub-token, not only a word's first."},
     )
+    doc_stride: int = field(
+        default=128, metadata={"help": "Question answering: overlap between context windows."}
+    )
+    n_best_size: int = field(
+        default=20, metadata={"help": "Question answering: start/end candidates per window."}
+    )
+    max_answer_length: int = field(
+        default=30, metadata={"help": "Question answering: longest answer in tokens."}
+    )
+    null_score_diff_threshold: float = field(
+        default=0.0,
+        metadata={"help": 'Question answering: answer "" when null score - best span score exceeds it.'},
+    )
+    tune_null_threshold: bool = field(
+        default=True,
+        metadata={
+            "help": "Question answering: score the test split at the validation split's best_f1_thresh."
+        },
+    )
     checkpointing_steps: str | None = field(
         default=None, metadata={"help": "Save a checkpoint every N optimizer steps, or 'epoch'."}
     )
@@ -334,6 +353,8 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
     progress.close()
     train_runtime = time.perf_counter() - started
 
+    if task.calibrate is not None and config.eval_split in results:
+        task.calibrate(config, results[config.eval_split])
     for split in eval_splits[1:]:
         results[split] = evaluate(
             accelerator, model, task, raw, eval_features, eval_dataloaders, config, split, label_names

@@ -7,11 +7,24 @@ odds in exactly the formats the official SQuAD 2.0 evaluation script reads.
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset
-from transformers import BatchEncoding, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForQuestionAnswering,
+    BatchEncoding,
+    DataCollatorWithPadding,
+    PreTrainedTokenizerBase,
+)
+
+from .squad_metric import evaluate_examples
+from .tasks import Scored, Task
 
 # Bookkeeping columns of the tokenizer output that a model's forward does not accept.
 _BOOKKEEPING_COLUMNS = ("offset_mapping", "overflow_to_sample_mapping")
@@ -320,3 +333,74 @@ def postprocess_predictions(
         )
     }
     return predictions, dict(zip(ids, null_odds.tolist(), strict=True))
+
+
+def prepare(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, training: bool) -> Dataset:
+    return dataset.map(
+        prepare_train_features if training else prepare_eval_features,
+        batched=True,
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "max_seq_length": config.max_seq_length,
+            "doc_stride": config.doc_stride,
+        },
+        remove_columns=dataset.column_names,
+        desc="Cutting contexts into windows",
+    )
+
+
+def score(
+    raw: Dataset,
+    features: Dataset,
+    outputs: dict[str, np.ndarray],
+    label_names: list[str] | None,
+    config: Any,
+) -> Scored:
+    """The official SQuAD 2.0 figures at `config.null_score_diff_threshold`, plus the best thresholds.
+
+    The metric gets every example's best span and its null odds, so it can search the threshold itself; the
+    predictions written out are those at the configured threshold, the same rule the metric applies.
+    """
+    best_spans, null_odds = postprocess_predictions(
+        raw,
+        features,
+        outputs["start_logits"],
+        outputs["end_logits"],
+        n_best_size=config.n_best_size,
+        max_answer_length=config.max_answer_length,
+        null_score_diff_threshold=math.inf,
+    )
+    threshold = config.null_score_diff_threshold
+    metrics = dict(evaluate_examples(raw, best_spans, null_odds, na_prob_thresh=threshold))
+    metrics["null_score_diff_threshold"] = threshold
+    predictions = {qid: "" if null_odds[qid] > threshold else text for qid, text in best_spans.items()}
+
+    def write_predictions(output_dir: Path, split: str) -> list[Path]:
+        prefix = "" if split == "eval" else f"{split}_"
+        paths = [output_dir / f"{prefix}predictions.json", output_dir / f"{prefix}null_odds.json"]
+        paths[0].write_text(json.dumps(predictions, indent=2, ensure_ascii=False), encoding="utf-8")
+        paths[1].write_text(json.dumps(null_odds, indent=2), encoding="utf-8")
+        return paths
+
+    return Scored(metrics=metrics, write_predictions=write_predictions)
+
+
+def calibrate(config: Any, validation_metrics: dict[str, Any]) -> None:
+    """Score later splits at the null threshold that maximised validation F1, unless the user fixed one."""
+    if config.tune_null_threshold:
+        config.null_score_diff_threshold = float(validation_metrics["best_f1_thresh"])
+
+
+TASK = Task(
+    name="question-answering",
+    pipeline_tag="question-answering",
+    default_max_seq_length=384,
+    label_column=None,
+    label_names=lambda features: None,
+    load_model=lambda name_or_path, label_names: AutoModelForQuestionAnswering.from_pretrained(name_or_path),
+    prepare=prepare,
+    collator=lambda tokenizer, multiple: DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple),
+    output_names=("start_logits", "end_logits"),
+    score=score,
+    calibrate=calibrate,
+)

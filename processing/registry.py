@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import classification, token_classification
+from . import classification, question_answering, token_classification
 from .tasks import Task
 
 
@@ -23,4 +23,6 @@ TASKS: dict[str, TaskChoice] = {
     "text-classification": TaskChoice("imdb", classification.TASK),
     "wnut17": TaskChoice("wnut17", token_classification.TASK),
     "ner": TaskChoice("conll", token_classification.TASK),
+    "squad_v2": TaskChoice("squad_v2", question_answering.TASK),
+    "question-answering": TaskChoice("squad_v2", question_answering.TASK),
 }

@@ -40,6 +40,8 @@ class Task:
     `output_names` are the model outputs gathered in evaluation and handed to `score` as arrays padded to one
     length, in the order of the evaluation features.
     `score(raw_split, features, outputs, label_names, config)` gives metrics and predictions.
+    `calibrate(config, validation_metrics)`, if given, tunes settings on the validation figures of the final model
+    before later splits are scored (never the other way round).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Task:
     collator: Callable[[PreTrainedTokenizerBase, int | None], Callable]
     output_names: tuple[str, ...]
     score: Score
+    calibrate: Callable[[Any, dict[str, Any]], None] | None = None
 
 
 def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels: bool) -> list[str]:
