@@ -6,6 +6,7 @@ import string
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import BertConfig, BertTokenizerFast
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,3 +61,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A saved random tiny BERT with the tiny tokenizer: a stand-in for a Hub checkpoint that trains in seconds."""
+    from transformers import BertModel
+
+    directory = tmp_path_factory.mktemp("tiny_bert")
+    torch.manual_seed(0)
+    BertModel(tiny_bert_config(len(tiny_tokenizer))).save_pretrained(directory)
+    tiny_tokenizer.save_pretrained(directory)
+    return directory
