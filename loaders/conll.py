@@ -110,9 +110,11 @@ class Conll(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, paths: list[str]) -> Iterator[tuple[str, dict]]:
         label_names = set(self.info.features["ner_tags"].feature.names)
+        doc_id = -1  # ids run on across a split's files, so they stay unique within the split
         for path in paths:
             whitespace_separators = 0
-            for doc_id, doc in enumerate(read_conll(path, self.config.delimiter)):
+            for doc in read_conll(path, self.config.delimiter):
+                doc_id += 1
                 whitespace_separators += doc.after_whitespace_line
                 for offset, tag in enumerate(doc.tags):
                     if tag not in label_names:

@@ -70,9 +70,10 @@ class Squad(datasets.GeneratorBasedBuilder):
         ]
 
     def _generate_examples(self, paths: list[str]) -> Iterator[tuple[str, dict]]:
+        seen_ids: dict[str, str] = {}  # question ids are unique across all of a split's files
         for path in paths:
             repaired = 0
-            for example, repaired_here in read_squad(path, self.config.max_offset_repair):
+            for example, repaired_here in read_squad(path, self.config.max_offset_repair, seen_ids):
                 repaired += repaired_here
                 yield example["id"], example
             if repaired:
@@ -82,15 +83,20 @@ class Squad(datasets.GeneratorBasedBuilder):
                 )
 
 
-def read_squad(path: str | Path, max_offset_repair: int = 2) -> Iterator[tuple[dict[str, Any], int]]:
-    """Yield (example, how many of its answer offsets were repaired) for every question, answerable or not."""
+def read_squad(
+    path: str | Path, max_offset_repair: int = 2, seen_ids: dict[str, str] | None = None
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """Yield (example, how many of its answer offsets were repaired) for every question, answerable or not.
+
+    `seen_ids` (question id -> file) carries the ids already read from other files of the same split.
+    """
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise DataFormatError(path, f"is not valid JSON ({err.msg})", f"line {err.lineno}") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise DataFormatError(path, 'is not SQuAD-shaped: expected an object with a "data" list of articles')
-    seen_ids: set[str] = set()
+    seen_ids = {} if seen_ids is None else seen_ids
     for article_index, article in enumerate(data["data"]):
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
         if not isinstance(paragraphs, list):
@@ -113,10 +119,11 @@ def read_squad(path: str | Path, max_offset_repair: int = 2) -> Iterator[tuple[d
                         path, 'expected questions with string "id" and "question"', f"article {title!r}"
                     )
                 if qid in seen_ids:
+                    elsewhere = "" if seen_ids[qid] == str(path) else f"; first in {seen_ids[qid]}"
                     raise DataFormatError(
-                        path, "appears twice (question ids must be unique)", f"question {qid}"
+                        path, f"appears twice (question ids must be unique{elsewhere})", f"question {qid}"
                     )
-                seen_ids.add(qid)
+                seen_ids[qid] = str(path)
                 answers, repaired = _answers(path, qid, context, qa, max_offset_repair)
                 example = {
                     "id": qid,
