@@ -86,7 +86,9 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             if train is None:
                 raise _missing_train(path)
             names = [
-                d.name for d in train.iterdir() if d.is_dir() and d.name != self.config.unlabelled_folder
+                d.name
+                for d in train.iterdir()
+                if _is_label_folder(d) and d.name != self.config.unlabelled_folder
             ]
         else:
             names = _label_folders_in_archive(path, self.config.unlabelled_folder)
@@ -126,7 +128,9 @@ class TextFolders(datasets.GeneratorBasedBuilder):
     def _labelled_files(self, split_folder: Path, label_names: list[str]) -> list[tuple[str, int]]:
         files: list[tuple[str, int]] = []
         label_folders = sorted(
-            d for d in split_folder.iterdir() if d.is_dir() and d.name != self.config.unlabelled_folder
+            d
+            for d in split_folder.iterdir()
+            if _is_label_folder(d) and d.name != self.config.unlabelled_folder
         )
         if not label_folders:
             raise DataFormatError(
@@ -144,11 +148,21 @@ class TextFolders(datasets.GeneratorBasedBuilder):
         return files
 
     def _texts_in(self, folder: Path) -> list[Path]:
-        return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(self.config.extension))
+        """Hidden files are skipped: macOS archives carry a binary `._name.txt` beside each `name.txt`."""
+        return sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.name.endswith(self.config.extension) and not p.name.startswith(".")
+        )
 
     def _generate_examples(self, files: list[tuple[str, int]]) -> Iterator[tuple[str, dict]]:
         for path, label in files:
             yield path, {"text": read_text(path), "label": label}
+
+
+def _is_label_folder(path: Path) -> bool:
+    """Folders that tools leave behind (`.ipynb_checkpoints`, macOS zips' `__MACOSX`) are not labels or roots."""
+    return path.is_dir() and not path.name.startswith((".", "__MACOSX"))
 
 
 def _split_folder(root: Path, names: tuple[str, ...]) -> Path | None:
@@ -159,7 +173,7 @@ def _find_root(path: Path) -> Path:
     """Accept both `aclImdb/` and the folder an archive was extracted to, which holds `aclImdb/`."""
     if (path / "train").is_dir():
         return path
-    children = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    children = [d for d in path.iterdir() if _is_label_folder(d)]
     if len(children) == 1 and (children[0] / "train").is_dir():
         return children[0]
     raise _missing_train(path)
@@ -182,7 +196,9 @@ def _label_folders_in_archive(path: Path, unlabelled_folder: str) -> list[str]:
     names = set()
     for member in members:
         parts = Path(member).parts
+        if parts and parts[0] == "__MACOSX":
+            continue
         for i, part in enumerate(parts[:-2]):
-            if part == "train" and parts[i + 1] != unlabelled_folder:
+            if part == "train" and parts[i + 1] != unlabelled_folder and not parts[i + 1].startswith("."):
                 names.add(parts[i + 1])
     return sorted(names)

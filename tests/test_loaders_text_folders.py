@@ -173,6 +173,38 @@ def test_local_archive_as_data_dir(tmp_path, kind):
     assert ds["unsupervised"].num_rows == 2
 
 
+def test_folders_and_files_left_by_tools_are_not_examples(tmp_path):
+    root = imdb_layout(tmp_path / "aclImdb", with_unsup=False)
+    write_files(
+        root,
+        {
+            "train/.ipynb_checkpoints/0_9-checkpoint.txt": "A great film.",
+            "train/pos/._0_9.txt": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X",
+            "test/.ipynb_checkpoints/x.txt": "?",
+        },
+    )
+    ds = load(tmp_path, root)
+
+    assert ds["train"].features == IMDB_FEATURES
+    assert (ds["train"].num_rows, ds["test"].num_rows) == (5, 3)
+
+
+def test_zip_made_on_macos(tmp_path):
+    imdb_layout(tmp_path / "src" / "aclImdb", with_unsup=False)
+    archive = tmp_path / "aclImdb.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted((tmp_path / "src").rglob("*")):
+            name = path.relative_to(tmp_path / "src").as_posix()
+            zf.write(path, name)
+            if path.is_file():
+                zf.writestr(f"__MACOSX/{Path(name).parent}/._{path.name}", b"\x00\x05\x16\x07 resource fork")
+
+    ds = load(tmp_path, archive)
+
+    assert ds["train"].features == IMDB_FEATURES
+    assert (ds["train"].num_rows, ds["test"].num_rows) == (5, 3)
+
+
 # Bad input: every case is a DataFormatError naming the file or folder and what was expected.
 
 
