@@ -115,6 +115,9 @@ class TrainingConfig:
         default="auto",
         metadata={"help": "Tracker for accelerator.init_trackers: tensorboard, all, none, auto."},
     )
+    do_train: bool = field(
+        default=True, metadata={"help": "Train; with --do_train false, only evaluate --model."}
+    )
     debug: bool = field(default=False, metadata={"help": "Show Python tracebacks for errors in the input."})
 
     def __post_init__(self) -> None:
@@ -178,7 +181,8 @@ def _concatenate_padded(arrays: list[np.ndarray], fill: float = -1e4) -> np.ndar
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
     """The newest complete checkpoint: incomplete ones never get their final name (see `save_checkpoint`)."""
-    candidates = sorted((output_dir / CHECKPOINTS).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    steps = [(int(p.name[5:]), p) for p in (output_dir / CHECKPOINTS).glob("step_*") if p.name[5:].isdigit()]
+    candidates = [path for _, path in sorted(steps)]
     return candidates[-1] if candidates else None
 
 
@@ -196,7 +200,27 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: dict[str,
     accelerator.wait_for_everyone()
 
 
-def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
+@dataclass
+class Run:
+    """What one run is made of, built once by `setup` and used by the loop and by evaluation."""
+
+    config: TrainingConfig
+    task: Task
+    accelerator: Accelerator
+    raw: datasets.DatasetDict
+    label_names: list[str] | None
+    tokenizer: Any
+    model: torch.nn.Module
+    eval_features: dict[str, datasets.Dataset]
+    eval_dataloaders: dict[str, DataLoader]
+    train_dataloader: DataLoader | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    max_steps: int = 0
+
+
+def setup(config: TrainingConfig) -> Run:
+    """Load, process and `prepare` everything; the task decides the model, features and collator."""
     choice = TASKS[config.task]
     task = choice.task
     config.max_seq_length = config.max_seq_length or task.default_max_seq_length
@@ -207,9 +231,7 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )
     set_seed(config.seed)
-    output_dir = Path(config.output_dir)
     model_path = resolve_model(config.model)
-
     with accelerator.main_process_first():
         raw = load_raw(config, choice.loader, task)
     if config.eval_split not in raw:
@@ -219,153 +241,169 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
     model = task.load_model(model_path, label_names)
     eval_splits = [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
     with accelerator.main_process_first():
-        train_features = task.prepare(raw["train"], tokenizer, config, True)
         eval_features = {split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits}
+        train_features = task.prepare(raw["train"], tokenizer, config, True) if config.do_train else None
 
-    pad_to_multiple_of = 8 if accelerator.device.type == "cuda" else None
-    collator = task.collator(tokenizer, pad_to_multiple_of)
+    collator = task.collator(tokenizer, 8 if accelerator.device.type == "cuda" else None)
+    eval_dataloaders = {
+        split: accelerator.prepare(
+            DataLoader(
+                features.with_format("torch", columns=model_inputs(model, features, with_labels=False)),
+                collate_fn=collator,
+                batch_size=config.per_device_eval_batch_size,
+                generator=_loader_generator(config.seed),
+            )
+        )
+        for split, features in eval_features.items()
+    }
+    run = Run(config, task, accelerator, raw, label_names, tokenizer, model, eval_features, eval_dataloaders)
+    if train_features is None:
+        run.model = accelerator.prepare(model)
+        return run
+
     train_dataloader = DataLoader(
         train_features.with_format("torch", columns=model_inputs(model, train_features, with_labels=True)),
         shuffle=True,
         collate_fn=collator,
         batch_size=config.per_device_train_batch_size,
+        generator=_loader_generator(config.seed),
     )
-    eval_dataloaders = {
-        split: DataLoader(
-            features.with_format("torch", columns=model_inputs(model, features, with_labels=False)),
-            collate_fn=collator,
-            batch_size=config.per_device_eval_batch_size,
-        )
-        for split, features in eval_features.items()
-    }
-
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    parameters = [
-        {
-            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": config.weight_decay,
-        },
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
+    decay = [p for n, p in model.named_parameters() if not n.endswith(no_decay)]
+    rest = [p for n, p in model.named_parameters() if n.endswith(no_decay)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
     steps_per_epoch = math.ceil(
         len(train_dataloader) / (config.gradient_accumulation_steps * accelerator.num_processes)
     )
-    max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
     scheduler = get_scheduler(
         "linear",
         optimizer,
-        num_warmup_steps=int(config.warmup_ratio * max_steps),
-        num_training_steps=max_steps,
+        num_warmup_steps=int(config.warmup_ratio * run.max_steps),
+        num_training_steps=run.max_steps,
     )
-    model, optimizer, train_dataloader, scheduler = accelerator.prepare(
+    run.model, run.optimizer, run.train_dataloader, run.scheduler = accelerator.prepare(
         model, optimizer, train_dataloader, scheduler
     )
-    eval_dataloaders = {split: accelerator.prepare(dl) for split, dl in eval_dataloaders.items()}
-    if accelerator.log_with:
-        accelerator.init_trackers(
-            f"train-{config.task}", config={k: v for k, v in vars(config).items() if v is not None}
-        )
+    return run
 
-    completed_steps, start_epoch, skip_batches = 0, 0, 0
-    if config.resume_from_checkpoint:
-        checkpoint = (
-            latest_checkpoint(output_dir)
-            if config.resume_from_checkpoint == "latest"
-            else Path(config.resume_from_checkpoint)
-        )
-        if checkpoint is not None:
-            accelerator.load_state(str(checkpoint))
-            state = json.loads((checkpoint / STATE_FILE).read_text())
-            completed_steps, start_epoch, skip_batches = (
-                state["completed_steps"],
-                state["epoch"],
-                state["batches_in_epoch"],
+
+def _loader_generator(seed: int) -> torch.Generator:
+    """A DataLoader draws a seed from the global RNG each time it is iterated unless it has its own generator.
+
+    With its own, dropout's random stream does not depend on how often loaders were iterated, so a run resumed
+    mid-epoch (whose loader is iterated once more, to skip batches) trains exactly like an uninterrupted one.
+    """
+    return torch.Generator().manual_seed(seed)
+
+
+def resume_position(run: Run) -> dict[str, int]:
+    """Load the checkpoint asked for and say where in training it was taken."""
+    config = run.config
+    start = {"completed_steps": 0, "epoch": 0, "batches_in_epoch": 0}
+    if not config.resume_from_checkpoint:
+        return start
+    if config.resume_from_checkpoint == "latest":
+        checkpoint = latest_checkpoint(Path(config.output_dir))
+        if checkpoint is None:
+            run.accelerator.print(
+                f"No checkpoint in {config.output_dir}/{CHECKPOINTS}: starting from scratch"
             )
-            accelerator.print(f"Resumed from {checkpoint} at step {completed_steps}")
+            return start
+    else:
+        checkpoint = Path(config.resume_from_checkpoint)
+    if not (checkpoint / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
+    run.accelerator.load_state(str(checkpoint))
+    position = json.loads((checkpoint / STATE_FILE).read_text())
+    run.accelerator.print(f"Resumed from {checkpoint} at step {position['completed_steps']}")
+    return position
 
+
+def train_loop(run: Run) -> None:
+    """The loop of Accelerate's nlp_example, with checkpoints that record where in the data they were taken."""
+    config, accelerator, model = run.config, run.accelerator, run.model
+    position = resume_position(run)
+    completed_steps = position["completed_steps"]
     every = int(config.checkpointing_steps) if (config.checkpointing_steps or "").isdigit() else None
     progress = tqdm(
-        total=max_steps,
+        total=run.max_steps,
         initial=completed_steps,
         desc="Training",
         disable=not accelerator.is_local_main_process,
     )
-    started = time.perf_counter()
-    results: dict[str, dict[str, Any]] = {}
-    for epoch in range(start_epoch, math.ceil(config.num_train_epochs)):
+    last_epoch = math.ceil(config.num_train_epochs) - 1
+    for epoch in range(position["epoch"], last_epoch + 1):
         model.train()
-        train_dataloader.set_epoch(epoch)
-        batches = (
-            accelerator.skip_first_batches(train_dataloader, skip_batches)
-            if skip_batches
-            else train_dataloader
-        )
-        batches_in_epoch = skip_batches
-        skip_batches = 0
+        run.train_dataloader.set_epoch(epoch)
+        skip = position["batches_in_epoch"] if epoch == position["epoch"] else 0
+        batches = accelerator.skip_first_batches(run.train_dataloader, skip) if skip else run.train_dataloader
+        batches_in_epoch = skip
         for batch in batches:
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss.item()} at step {completed_steps + 1}: stopping")
                 accelerator.backward(loss)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+                run.optimizer.step()
+                run.scheduler.step()
+                run.optimizer.zero_grad()
             batches_in_epoch += 1
             if accelerator.sync_gradients:
                 completed_steps += 1
                 progress.update(1)
-                accelerator.log(
-                    {"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]}, step=completed_steps
-                )
+                lr = run.scheduler.get_last_lr()[0]
+                accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=completed_steps)
                 if every and completed_steps % every == 0:
                     state = {
                         "completed_steps": completed_steps,
                         "epoch": epoch,
                         "batches_in_epoch": batches_in_epoch,
                     }
-                    save_checkpoint(accelerator, output_dir, state)
-            if completed_steps >= max_steps:
+                    save_checkpoint(accelerator, Path(config.output_dir), state)
+            if completed_steps >= run.max_steps:
                 break
-        results[config.eval_split] = evaluate(
-            accelerator,
-            model,
-            task,
-            raw,
-            eval_features,
-            eval_dataloaders,
-            config,
-            config.eval_split,
-            label_names,
-        )
-        accelerator.print(f"epoch {epoch}: " + _metrics_line(results[config.eval_split]))
-        accelerator.log(
-            {f"eval/{k}": v for k, v in results[config.eval_split].items() if isinstance(v, int | float)},
-            step=completed_steps,
-        )
+        if epoch < last_epoch:
+            metrics = evaluate(run, config.eval_split)
+            accelerator.print(f"epoch {epoch}: " + _metrics_line(metrics))
+            accelerator.log(_scalars(metrics), step=completed_steps)
         if config.checkpointing_steps == "epoch":
-            save_checkpoint(
-                accelerator,
-                output_dir,
-                {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0},
-            )
+            state = {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}
+            save_checkpoint(accelerator, Path(config.output_dir), state)
     progress.close()
-    train_runtime = time.perf_counter() - started
 
-    if task.calibrate is not None and config.eval_split in results:
-        task.calibrate(config, results[config.eval_split])
-    for split in eval_splits[1:]:
-        results[split] = evaluate(
-            accelerator, model, task, raw, eval_features, eval_dataloaders, config, split, label_names
+
+def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
+    """The whole job: set up, train (unless --do_train false), score every evaluated split, save."""
+    run = setup(config)
+    accelerator = run.accelerator
+    if accelerator.log_with:
+        accelerator.init_trackers(
+            f"train-{config.task}", config={k: v for k, v in vars(config).items() if v is not None}
         )
-        accelerator.print(f"{split}: " + _metrics_line(results[split]))
+    started = time.perf_counter()
+    if run.train_dataloader is not None:
+        train_loop(run)
+    train_runtime = time.perf_counter() - started
+    results = {config.eval_split: evaluate(run, config.eval_split)}
+    accelerator.print(f"{config.eval_split}: " + _metrics_line(results[config.eval_split]))
+    accelerator.log(_scalars(results[config.eval_split]), step=run.max_steps)
+    if run.task.calibrate is not None:
+        run.task.calibrate(config, results[config.eval_split])
+    for split in run.eval_features:
+        if split != config.eval_split:
+            results[split] = evaluate(run, split)
+            accelerator.print(f"{split}: " + _metrics_line(results[split]))
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        accelerator.unwrap_model(model).save_pretrained(output_dir, safe_serialization=True)
-        tokenizer.save_pretrained(output_dir)
+        output_dir = Path(config.output_dir)
+        if run.train_dataloader is not None:
+            accelerator.unwrap_model(run.model).save_pretrained(output_dir, safe_serialization=True)
+            run.tokenizer.save_pretrained(output_dir)
         (output_dir / "training_args.json").write_text(
             json.dumps({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}, indent=2)
         )
@@ -373,34 +411,28 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
     return results
 
 
-def evaluate(
-    accelerator: Accelerator,
-    model: torch.nn.Module,
-    task: Task,
-    raw: datasets.DatasetDict,
-    features: dict[str, datasets.Dataset],
-    dataloaders: dict[str, DataLoader],
-    config: TrainingConfig,
-    split: str,
-    label_names: list[str] | None,
-) -> dict[str, Any]:
+def evaluate(run: Run, split: str) -> dict[str, Any]:
     """Score one split and, on the main process, write `<split>_results.json` and its predictions."""
+    config = run.config
     started = time.perf_counter()
-    outputs = predict(model, dataloaders[split], accelerator, task.output_names)
-    scored = task.score(raw[split], features[split], outputs, label_names, config)
+    outputs = predict(run.model, run.eval_dataloaders[split], run.accelerator, run.task.output_names)
+    scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, config)
     metrics = {
         **scored.metrics,
-        "num_examples": len(raw[split]),
+        "num_examples": len(run.raw[split]),
         "runtime_s": round(time.perf_counter() - started, 2),
     }
-    if accelerator.is_main_process:
+    if run.accelerator.is_main_process:
         output_dir = Path(config.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         name = "eval" if split == config.eval_split else split
         (output_dir / f"{name}_results.json").write_text(json.dumps(metrics, indent=2))
         scored.write_predictions(output_dir, name)
-    model.train()
     return metrics
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {f"eval/{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
 def _metrics_line(metrics: dict[str, Any]) -> str:

@@ -45,7 +45,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> dict[str, float]:
-    """Accuracy and macro F1 (a class never predicted nor present scores F1 0, as in scikit-learn's default)."""
+    """Accuracy and macro F1 over every class of the label set (one absent from both labels and predictions
+    scores F1 0 and still counts in the mean, like scikit-learn with `labels=` all classes)."""
     matrix = confusion_matrix(labels, predictions, num_classes)
     true_positives = np.diag(matrix).astype(float)
     predicted = matrix.sum(axis=0)

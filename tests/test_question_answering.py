@@ -10,9 +10,9 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from conftest import build_tiny_tokenizer
 from datasets import Dataset
 
+from conftest import build_tiny_tokenizer
 from processing.question_answering import (
     NO_SPAN_NULL_ODDS,
     postprocess_predictions,

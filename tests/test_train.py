@@ -1,0 +1,183 @@
+"""`train.py` end to end on the samples with a tiny random BERT: outputs, pipelines, resume, two processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from accelerate.state import AcceleratorState, GradientState
+from safetensors.torch import load_file
+from transformers import pipeline
+
+import train
+from conftest import REPO_ROOT, SAMPLES
+
+DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
+TIMING_KEYS = {"runtime_s"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Accelerate keeps process-wide singletons; each in-process run must start as a new process would."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def flags(task: str, model: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--task", task,
+        "--data_dir", str(DATA[task]),
+        "--model", str(model),
+        "--output_dir", str(output_dir),
+        "--max_seq_length", "64",
+        "--doc_stride", "16",
+        "--per_device_train_batch_size", "4",
+        "--per_device_eval_batch_size", "3",
+        "--learning_rate", "1e-3",
+        "--num_train_epochs", "1",
+        "--report_to", "none",
+        *extra,
+    ]  # fmt: skip
+
+
+def without_timing(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_text_classification_run_writes_a_model_pipeline_can_use(tiny_model_dir, tmp_path):
+    assert train.main(flags("imdb", tiny_model_dir, tmp_path)) == 0
+
+    results = read_json(tmp_path / "eval_results.json")
+    assert set(results) == {"accuracy", "f1", "num_examples", "runtime_s"}
+    assert results["num_examples"] == 3  # 10% of the 24 train reviews, stratified
+    assert read_json(tmp_path / "test_results.json")["num_examples"] == 16
+    config = read_json(tmp_path / "config.json")
+    assert config["id2label"] == {"0": "neg", "1": "pos"}
+    assert (tmp_path / "model.safetensors").is_file()
+    lines = (tmp_path / "test_predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 16 and json.loads(lines[0])["label"] in ("neg", "pos")
+    assert read_json(tmp_path / "training_args.json")["task"] == "imdb"
+
+    classifier = pipeline("text-classification", model=str(tmp_path))
+    assert classifier("a great film")[0]["label"] in ("neg", "pos")
+
+
+def test_token_classification_run_scores_every_word_and_serves_a_pipeline(tiny_model_dir, tmp_path):
+    assert train.main(flags("wnut17", tiny_model_dir, tmp_path, "--num_train_epochs", "2")) == 0
+
+    results = read_json(tmp_path / "eval_results.json")
+    assert {"precision", "recall", "f1", "per_type", "num_examples", "runtime_s"} <= set(results)
+    assert results["num_examples"] == 6
+    predictions = [
+        json.loads(line) for line in (tmp_path / "eval_predictions.jsonl").read_text().splitlines()
+    ]
+    assert all(len(p["predicted"]) == len(p["tokens"]) for p in predictions)
+    assert read_json(tmp_path / "config.json")["id2label"]["9"] == "B-person"
+
+    tagger = pipeline("token-classification", model=str(tmp_path), aggregation_strategy="simple")
+    assert isinstance(tagger("john smith went to london"), list)
+
+
+def test_question_answering_run_writes_official_prediction_files(tiny_model_dir, tmp_path):
+    # Letter-by-letter tokens make questions long: windows of 128 leave the context room for a stride of 32.
+    argv = flags("squad_v2", tiny_model_dir, tmp_path, "--max_seq_length", "128", "--doc_stride", "32")
+    assert train.main(argv) == 0
+
+    results = read_json(tmp_path / "eval_results.json")
+    for key in ("exact", "f1", "total", "HasAns_f1", "NoAns_f1", "best_f1", "best_f1_thresh"):
+        assert key in results
+    assert results["total"] == results["num_examples"] == 14
+    predictions = read_json(tmp_path / "predictions.json")
+    null_odds = read_json(tmp_path / "null_odds.json")
+    assert len(predictions) == len(null_odds) == 14
+    assert all(isinstance(text, str) for text in predictions.values())
+
+
+def test_resume_from_checkpoint_finishes_exactly_like_an_uninterrupted_run(tiny_model_dir, tmp_path):
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    common = ("--num_train_epochs", "2", "--checkpointing_steps", "3")
+    assert train.main(flags("imdb", tiny_model_dir, whole, *common)) == 0
+    checkpoints = {p.name for p in (whole / "checkpoints").iterdir()}
+    assert checkpoints == {"step_3", "step_6", "step_9", "step_12"}  # 2 epochs of 6 batches (21 reviews / 4)
+
+    # A run that died after step 3: only its checkpoint survives.
+    (resumed / "checkpoints").mkdir(parents=True)
+    os.rename(whole / "checkpoints" / "step_3", resumed / "checkpoints" / "step_3")
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    assert (
+        train.main(flags("imdb", tiny_model_dir, resumed, *common, "--resume_from_checkpoint", "latest")) == 0
+    )
+
+    for name in ("eval_results.json", "test_results.json"):
+        assert without_timing(read_json(resumed / name)) == without_timing(read_json(whole / name))
+    weights_whole = load_file(whole / "model.safetensors")
+    weights_resumed = load_file(resumed / "model.safetensors")
+    differences = {k: (weights_whole[k] - weights_resumed[k]).abs().max().item() for k in weights_whole}
+    assert max(differences.values()) == 0.0, differences
+
+
+def test_a_checkpoint_left_half_written_is_never_resumed_from(tiny_model_dir, tmp_path):
+    (tmp_path / "checkpoints" / "step_99.partial").mkdir(parents=True)
+    assert train.latest_checkpoint(tmp_path) is None
+
+
+def test_evaluation_under_two_processes_gives_exactly_the_metrics_of_one(tiny_model_dir, tmp_path):
+    """gather_for_metrics must count each of the 16 test reviews once, though 16 is not a multiple of 2 x 3."""
+    evaluate_only = ("--do_train", "false", "--eval_split", "test")
+    single = tmp_path / "single"
+    assert train.main(flags("imdb", tiny_model_dir, single, *evaluate_only)) == 0
+
+    double = tmp_path / "double"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        "train.py", *flags("imdb", tiny_model_dir, double, *evaluate_only),
+    ]  # fmt: skip
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    one = read_json(single / "eval_results.json")
+    two = read_json(double / "eval_results.json")
+    assert one["num_examples"] == two["num_examples"] == 16
+    assert without_timing(one) == without_timing(two)
+    assert (single / "eval_predictions.jsonl").read_text() == (double / "eval_predictions.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task", "imdb", "--data_dir", "no/such/folder"], "does not exist"),
+        (["--task", "wnut17", "--data_dir", str(SAMPLES / "imdb")], "has no train file"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_a_nonzero_exit(argv, message, tmp_path, capsys):
+    assert train.main([*argv, "--output_dir", str(tmp_path), "--report_to", "none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_the_embedded_model_fine_tunes_for_real(tmp_path):
+    """The default --model resolves to the installed package: no download, real weights, a real step."""
+    argv = [
+        "--task", "imdb", "--data_dir", str(SAMPLES / "imdb"), "--output_dir", str(tmp_path),
+        "--max_seq_length", "32", "--max_train_samples", "8", "--max_eval_samples", "3",
+        "--per_device_train_batch_size", "4", "--num_train_epochs", "1", "--report_to", "none",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    config = read_json(tmp_path / "config.json")
+    assert config["hidden_size"] == 384 and config["num_hidden_layers"] == 6
+    assert read_json(tmp_path / "eval_results.json")["num_examples"] == 3
