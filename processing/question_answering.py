@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -302,6 +302,42 @@ def postprocess_predictions(
             raise ValueError(f"{len(examples)} examples have no features")
         return {}, {}
 
+    spans = choose_spans(examples, features, start_logits, end_logits, n_best_size, max_answer_length)
+    answered = spans.has_span & ~(spans.null_odds > null_score_diff_threshold)
+    ids = _arrow_column(examples, "id").to_pylist()
+    contexts = _arrow_column(examples, "context").to_pylist()
+    predictions = {
+        example_id: context[start:end] if answer else ""
+        for example_id, context, answer, start, end in zip(
+            ids,
+            contexts,
+            answered.tolist(),
+            spans.start_chars.tolist(),
+            spans.end_chars.tolist(),
+            strict=True,
+        )
+    }
+    return predictions, dict(zip(ids, spans.null_odds.tolist(), strict=True))
+
+
+class Spans(NamedTuple):
+    """Per example, in the examples' order: its best span's character offsets and null odds."""
+
+    start_chars: np.ndarray
+    end_chars: np.ndarray
+    null_odds: np.ndarray
+    has_span: np.ndarray
+
+
+def choose_spans(
+    examples: Dataset,
+    features: Dataset,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    n_best_size: int,
+    max_answer_length: int,
+) -> Spans:
+    """The vectorised search behind `postprocess_predictions`, also used where offsets are wanted (the pipeline)."""
     in_context, start_chars, end_chars = _offset_arrays(features, start_logits.shape[1])
     span_scores, span_starts, span_ends = _best_span_per_feature(
         start_logits, end_logits, in_context, n_best_size, max_answer_length
@@ -320,19 +356,12 @@ def postprocess_predictions(
     has_span = example_best > -np.inf
     null_odds = np.full(len(examples), NO_SPAN_NULL_ODDS)
     null_odds[has_span] = example_null[has_span] - example_best[has_span]
-    answered = has_span & ~(null_odds > null_score_diff_threshold)
-    answer_starts = start_chars[best_features, span_starts[best_features]]
-    answer_ends = end_chars[best_features, span_ends[best_features]]
-
-    ids = _arrow_column(examples, "id").to_pylist()
-    contexts = _arrow_column(examples, "context").to_pylist()
-    predictions = {
-        example_id: context[start:end] if answer else ""
-        for example_id, context, answer, start, end in zip(
-            ids, contexts, answered.tolist(), answer_starts.tolist(), answer_ends.tolist(), strict=True
-        )
-    }
-    return predictions, dict(zip(ids, null_odds.tolist(), strict=True))
+    return Spans(
+        start_chars=start_chars[best_features, span_starts[best_features]],
+        end_chars=end_chars[best_features, span_ends[best_features]],
+        null_odds=null_odds,
+        has_span=has_span,
+    )
 
 
 def prepare(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, training: bool) -> Dataset:

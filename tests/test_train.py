@@ -13,6 +13,7 @@ from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
 from transformers import pipeline
 
+import processing  # noqa: F401  (registers the extractive QA pipeline)
 import train
 from conftest import REPO_ROOT, SAMPLES
 
@@ -102,6 +103,10 @@ def test_question_answering_run_writes_official_prediction_files(tiny_model_dir,
     null_odds = read_json(tmp_path / "null_odds.json")
     assert len(predictions) == len(null_odds) == 14
     assert all(isinstance(text, str) for text in predictions.values())
+
+    answerer = pipeline("extractive-question-answering", model=str(tmp_path))
+    answer = answerer(question="where?", context="the city of london", handle_impossible_answer=True)
+    assert answer["answer"] in ("", "the city of london"[answer["start"] : answer["end"]])
 
 
 def test_resume_from_checkpoint_finishes_exactly_like_an_uninterrupted_run(tiny_model_dir, tmp_path):
