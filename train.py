@@ -141,7 +141,9 @@ def load_raw(config: TrainingConfig, loader: str, task: Task) -> datasets.Datase
     data_files = {split: path for split, path in files.items() if path} or None
     raw = loaders.load_dataset(loader, data_dir=config.data_dir, data_files=data_files)
     size = int(config.validation_size) if config.validation_size >= 1 else config.validation_size
-    raw = loaders.with_validation_split(raw, size, seed=config.seed, stratify_by_column=task.label_column)
+    raw = loaders.with_validation_split(
+        raw, size, seed=config.seed, stratify_by_column=task.label_column, group_by_column=task.group_column
+    )
     if config.max_train_samples is not None:
         raw["train"] = raw["train"].select(range(min(config.max_train_samples, len(raw["train"]))))
     for split in raw:

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import hashlib
+import random
+from collections import Counter
 from pathlib import Path
 
 import datasets
@@ -116,21 +118,50 @@ def with_validation_split(
     validation_size: float | int = 0.1,
     seed: int = 42,
     stratify_by_column: str | None = None,
+    group_by_column: str | None = None,
 ) -> datasets.DatasetDict:
     """Give data that ships without a validation split a seeded one, held out of train (test is never touched).
 
     Stratified by `stratify_by_column` when it is a `ClassLabel`, so a small validation set keeps the class balance.
+    With `group_by_column` (SQuAD's `title`), whole groups go to one side, so no context is in both splits and the
+    validation score is not inflated by questions on paragraphs seen in training.
     """
     if "validation" in dataset:
         return dataset
     train = dataset["train"]
-    feature = train.features.get(stratify_by_column) if stratify_by_column else None
-    stratify = stratify_by_column if isinstance(feature, datasets.ClassLabel) else None
-    parts = train.train_test_split(test_size=validation_size, seed=seed, stratify_by_column=stratify)
+    if group_by_column is not None:
+        train_part, validation_part = _split_by_group(train, group_by_column, validation_size, seed)
+    else:
+        feature = train.features.get(stratify_by_column) if stratify_by_column else None
+        stratify = stratify_by_column if isinstance(feature, datasets.ClassLabel) else None
+        parts = train.train_test_split(test_size=validation_size, seed=seed, stratify_by_column=stratify)
+        train_part, validation_part = parts["train"], parts["test"]
     return datasets.DatasetDict(
         {
-            "train": parts["train"],
-            "validation": parts["test"],
+            "train": train_part,
+            "validation": validation_part,
             **{k: v for k, v in dataset.items() if k != "train"},
         }
     )
+
+
+def _split_by_group(
+    rows: datasets.Dataset, column: str, size: float | int, seed: int
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Shuffled groups go to validation until it holds at least `size` rows (a share if < 1); at least one group
+    stays in train."""
+    groups = rows[column]
+    names = sorted(set(groups))
+    if len(names) < 2:
+        raise ValueError(f"cannot hold out whole {column!r} groups: the train split has only {len(names)}")
+    random.Random(seed).shuffle(names)
+    wanted = size * len(rows) if size < 1 else size
+    counts = Counter(groups)
+    held_out: set = set()
+    for name in names[:-1]:
+        if sum(counts[n] for n in held_out) >= wanted:
+            break
+        held_out.add(name)
+    validation = [i for i, group in enumerate(groups) if group in held_out]
+    train = [i for i, group in enumerate(groups) if group not in held_out]
+    return rows.select(train), rows.select(validation)

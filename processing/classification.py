@@ -101,6 +101,7 @@ TASK = Task(
     name="text-classification",
     pipeline_tag="text-classification",
     default_max_seq_length=256,
+    group_column=None,
     label_column="label",
     label_names=lambda features: list(features["label"].names),
     load_model=load_model,

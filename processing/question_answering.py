@@ -424,6 +424,7 @@ TASK = Task(
     name="question-answering",
     pipeline_tag="question-answering",
     default_max_seq_length=384,
+    group_column="title",
     label_column=None,
     label_names=lambda features: None,
     load_model=lambda name_or_path, label_names: AutoModelForQuestionAnswering.from_pretrained(name_or_path),

@@ -32,6 +32,7 @@ class Scored:
 class Task:
     """Everything task-specific, as plain functions over `datasets` objects.
 
+    `label_column` stratifies a held-out validation split; `group_column` keeps its groups whole (SQuAD articles).
     `label_names(features)` gives the class names read from the raw data (None for tasks without classes).
     `load_model(name_or_path, label_names)` builds the model with readable `id2label`/`label2id`.
     `prepare(raw_split, tokenizer, config, training)` maps raw examples to model features; evaluation features
@@ -48,6 +49,7 @@ class Task:
     pipeline_tag: str
     default_max_seq_length: int
     label_column: str | None
+    group_column: str | None
     label_names: Callable[[datasets.Features], list[str] | None]
     load_model: Callable[[str, list[str] | None], PreTrainedModel]
     prepare: Prepare

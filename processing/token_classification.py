@@ -168,6 +168,7 @@ TASK = Task(
     name="token-classification",
     pipeline_tag="token-classification",
     default_max_seq_length=128,
+    group_column=None,
     label_column=None,
     label_names=lambda features: list(features["ner_tags"].feature.names),
     load_model=load_model,

@@ -345,3 +345,25 @@ def test_samples_load(tmp_path, name, folder):
     assert "train" in ds
     for split_name, split in ds.items():
         assert split.num_rows > 0, split_name
+
+
+def test_validation_split_by_group_keeps_every_group_on_one_side():
+    titles = [f"article-{i % 7}" for i in range(70)]
+    train = datasets.Dataset.from_dict({"title": titles, "question": [str(i) for i in range(70)]})
+    parts = with_validation_split(
+        datasets.DatasetDict({"train": train}), 0.25, seed=3, group_by_column="title"
+    )
+
+    assert not set(parts["train"]["title"]) & set(parts["validation"]["title"])
+    assert len(parts["train"]) + len(parts["validation"]) == 70
+    assert len(parts["validation"]) >= 0.25 * 70 and len(parts["validation"]) % 10 == 0  # whole groups of 10
+    again = with_validation_split(
+        datasets.DatasetDict({"train": train}), 0.25, seed=3, group_by_column="title"
+    )
+    assert again["validation"]["question"] == parts["validation"]["question"]
+
+
+def test_validation_split_by_group_needs_two_groups():
+    train = datasets.Dataset.from_dict({"title": ["only"] * 5})
+    with pytest.raises(ValueError, match="only 1"):
+        with_validation_split(datasets.DatasetDict({"train": train}), 0.2, group_by_column="title")
