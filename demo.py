@@ -13,6 +13,7 @@ from pathlib import Path
 
 from transformers import pipeline
 
+import processing  # noqa: F401  (registers the extractive QA pipeline)
 from loaders import load_dataset
 from loaders.__main__ import summarize
 
@@ -86,12 +87,17 @@ def main() -> int:
             path = output_dir / f"{split}_results.json"
             if path.exists():
                 metrics = json.loads(path.read_text())
-                figures = {k: v for k, v in metrics.items() if k in ("accuracy", "f1", "precision", "recall")}
+                figures = {
+                    k: v
+                    for k, v in metrics.items()
+                    if k in ("accuracy", "f1", "precision", "recall", "exact")
+                }
                 table.append((task, split, metrics["num_examples"], figures, elapsed))
 
         pipeline_task, kwargs, texts = EXAMPLES[task]
         predictor = pipeline(pipeline_task, model=str(output_dir), **kwargs)
-        for text, prediction in zip(texts, predictor(texts), strict=True):
+        for text in texts:
+            prediction = predictor(**text) if isinstance(text, dict) else predictor(text)
             print(f"   {text!r} -> {prediction}")
 
     print("\n== results on the samples (tiny data: the point is the pipeline, not the scores)")

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, HfArgumentParser, get_scheduler
 
 import loaders
+from processing.batching import EpochLengthGroupedSampler, feature_lengths, longest_first, restore_order
 from processing.models import resolve_model
 from processing.registry import TASKS
 from processing.tasks import Task, model_inputs
@@ -81,6 +82,12 @@ class TrainingConfig:
     validation_size: float = field(
         default=0.1,
         metadata={"help": "Share (or count, if >= 1) of train held out when the data has no validation."},
+    )
+    group_by_length: bool = field(
+        default=True,
+        metadata={
+            "help": "Batch examples of similar length (training: shuffled mega-batches; evaluation: sorted)."
+        },
     )
     label_all_tokens: bool = field(
         default=False,
@@ -215,6 +222,7 @@ class Run:
     model: torch.nn.Module
     eval_features: dict[str, datasets.Dataset]
     eval_dataloaders: dict[str, DataLoader]
+    eval_orders: dict[str, np.ndarray | None]
     train_dataloader: DataLoader | None = None
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
@@ -247,10 +255,15 @@ def setup(config: TrainingConfig) -> Run:
         train_features = task.prepare(raw["train"], tokenizer, config, True) if config.do_train else None
 
     collator = task.collator(tokenizer, 8 if accelerator.device.type == "cuda" else None)
+    eval_orders = {
+        split: longest_first(feature_lengths(features)) if config.group_by_length else None
+        for split, features in eval_features.items()
+    }
     eval_dataloaders = {
         split: accelerator.prepare(
             DataLoader(
                 features.with_format("torch", columns=model_inputs(model, features, with_labels=False)),
+                sampler=None if eval_orders[split] is None else eval_orders[split].tolist(),
                 collate_fn=collator,
                 batch_size=config.per_device_eval_batch_size,
                 generator=_loader_generator(config.seed),
@@ -258,14 +271,30 @@ def setup(config: TrainingConfig) -> Run:
         )
         for split, features in eval_features.items()
     }
-    run = Run(config, task, accelerator, raw, label_names, tokenizer, model, eval_features, eval_dataloaders)
+    run = Run(
+        config,
+        task,
+        accelerator,
+        raw,
+        label_names,
+        tokenizer,
+        model,
+        eval_features,
+        eval_dataloaders,
+        eval_orders,
+    )
     if train_features is None:
         run.model = accelerator.prepare(model)
         return run
 
     train_dataloader = DataLoader(
         train_features.with_format("torch", columns=model_inputs(model, train_features, with_labels=True)),
-        shuffle=True,
+        sampler=EpochLengthGroupedSampler(
+            config.per_device_train_batch_size, feature_lengths(train_features), config.seed
+        )
+        if config.group_by_length
+        else None,
+        shuffle=not config.group_by_length,
         collate_fn=collator,
         batch_size=config.per_device_train_batch_size,
         generator=_loader_generator(config.seed),
@@ -418,6 +447,8 @@ def evaluate(run: Run, split: str) -> dict[str, Any]:
     config = run.config
     started = time.perf_counter()
     outputs = predict(run.model, run.eval_dataloaders[split], run.accelerator, run.task.output_names)
+    if run.eval_orders[split] is not None:
+        outputs = {name: restore_order(values, run.eval_orders[split]) for name, values in outputs.items()}
     scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, config)
     metrics = {
         **scored.metrics,
