@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -115,6 +116,9 @@ class TrainingConfig:
     checkpointing_steps: str | None = field(
         default=None, metadata={"help": "Save a checkpoint every N optimizer steps, or 'epoch'."}
     )
+    save_total_limit: int | None = field(
+        default=None, metadata={"help": "Keep only the newest N checkpoints."}
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' in <output_dir>/checkpoints."}
     )
@@ -124,6 +128,13 @@ class TrainingConfig:
     )
     do_train: bool = field(
         default=True, metadata={"help": "Train; with --do_train false, only evaluate --model."}
+    )
+    framework: str = field(
+        default="pytorch",
+        metadata={
+            "help": "pytorch (Accelerate) or tensorflow (Keras 3 and KerasHub: pip install '.[tf]').",
+            "choices": ["pytorch", "tensorflow"],
+        },
     )
     debug: bool = field(default=False, metadata={"help": "Show Python tracebacks for errors in the input."})
 
@@ -188,16 +199,25 @@ def _concatenate_padded(arrays: list[np.ndarray], fill: float = -1e4) -> np.ndar
     return np.concatenate(padded)
 
 
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete checkpoint: incomplete ones never get their final name (see `save_checkpoint`)."""
+def complete_checkpoints(output_dir: Path) -> list[Path]:
+    """Checkpoints oldest first; one still being written has a `.partial` name and is not among them."""
     steps = [(int(p.name[5:]), p) for p in (output_dir / CHECKPOINTS).glob("step_*") if p.name[5:].isdigit()]
-    candidates = [path for _, path in sorted(steps)]
-    return candidates[-1] if candidates else None
+    return [path for _, path in sorted(steps)]
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: dict[str, Any]) -> None:
-    """`save_state` into a temporary folder renamed when complete, so a kill mid-save never leaves a torn one."""
-    final = output_dir / CHECKPOINTS / f"step_{state['completed_steps']}"
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = complete_checkpoints(output_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def save_checkpoint(accelerator: Accelerator, config: TrainingConfig, state: dict[str, Any]) -> None:
+    """`save_state` into a temporary folder renamed when complete, so a kill mid-save never leaves a torn one.
+
+    Only the newest `--save_total_limit` complete checkpoints are kept.
+    """
+    final = Path(config.output_dir) / CHECKPOINTS / f"step_{state['completed_steps']}"
+    if final.exists():
+        return  # an epoch end can fall on a step that was just saved
     partial = final.with_name(final.name + ".partial")
     if accelerator.is_main_process and partial.exists():
         shutil.rmtree(partial)
@@ -206,6 +226,9 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: dict[str,
     if accelerator.is_main_process:
         (partial / STATE_FILE).write_text(json.dumps(state))
         partial.rename(final)
+        if config.save_total_limit:
+            for old in complete_checkpoints(Path(config.output_dir))[: -config.save_total_limit]:
+                shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
 
@@ -348,67 +371,98 @@ def resume_position(run: Run) -> dict[str, int]:
         checkpoint = Path(config.resume_from_checkpoint)
     if not (checkpoint / STATE_FILE).is_file():
         raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
-    run.accelerator.load_state(str(checkpoint))
     position = json.loads((checkpoint / STATE_FILE).read_text())
+    if position.get("label_names") != run.label_names:
+        raise ValueError(
+            f"{checkpoint} was trained with labels {position.get('label_names')}, "
+            f"but the data has {run.label_names}: resume with the same data, or start a new --output_dir"
+        )
+    run.accelerator.load_state(str(checkpoint))
     run.accelerator.print(f"Resumed from {checkpoint} at step {position['completed_steps']}")
     return position
 
 
-def train_loop(run: Run) -> None:
-    """The loop of Accelerate's nlp_example, with checkpoints that record where in the data they were taken."""
+def training_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
+    """Forward, backward and (every `gradient_accumulation_steps` batches) an optimizer step."""
+    with run.accelerator.accumulate(run.model):
+        loss = run.model(**batch).loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss is {loss.item()} at step {step}: stopping instead of training on it"
+            )
+        run.accelerator.backward(loss)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad()
+    return loss
+
+
+def train_loop(run: Run) -> bool:
+    """The loop of Accelerate's nlp_example, with checkpoints that record where in the data they were taken.
+
+    Returns False when SIGTERM (how clusters preempt) stopped it after saving a checkpoint.
+    """
     config, accelerator, model = run.config, run.accelerator, run.model
+    signal.signal(signal.SIGTERM, lambda *_: accelerator.set_trigger())
     position = resume_position(run)
     completed_steps = position["completed_steps"]
     every = int(config.checkpointing_steps) if (config.checkpointing_steps or "").isdigit() else None
-    progress = tqdm(
+    with tqdm(
         total=run.max_steps,
         initial=completed_steps,
         desc="Training",
         disable=not accelerator.is_local_main_process,
-    )
-    last_epoch = math.ceil(config.num_train_epochs) - 1
-    for epoch in range(position["epoch"], last_epoch + 1):
-        model.train()
-        run.train_dataloader.set_epoch(epoch)
-        skip = position["batches_in_epoch"] if epoch == position["epoch"] else 0
-        batches = accelerator.skip_first_batches(run.train_dataloader, skip) if skip else run.train_dataloader
-        batches_in_epoch = skip
-        for batch in batches:
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {completed_steps + 1}: stopping")
-                accelerator.backward(loss)
-                run.optimizer.step()
-                run.scheduler.step()
-                run.optimizer.zero_grad()
-            batches_in_epoch += 1
-            if accelerator.sync_gradients:
-                completed_steps += 1
-                progress.update(1)
-                lr = run.scheduler.get_last_lr()[0]
-                accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=completed_steps)
-                if every and completed_steps % every == 0:
+    ) as progress:
+        last_epoch = math.ceil(config.num_train_epochs) - 1
+        for epoch in range(position["epoch"], last_epoch + 1):
+            model.train()
+            run.train_dataloader.set_epoch(epoch)
+            skip = position["batches_in_epoch"] if epoch == position["epoch"] else 0
+            batches = (
+                accelerator.skip_first_batches(run.train_dataloader, skip) if skip else run.train_dataloader
+            )
+            batches_in_epoch = skip
+            for batch in batches:
+                loss = training_step(run, batch, completed_steps + 1)
+                batches_in_epoch += 1
+                if accelerator.sync_gradients:
+                    completed_steps += 1
+                    progress.update(1)
+                    lr = run.scheduler.get_last_lr()[0]
+                    accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=completed_steps)
                     state = {
                         "completed_steps": completed_steps,
                         "epoch": epoch,
                         "batches_in_epoch": batches_in_epoch,
+                        "label_names": run.label_names,
                     }
-                    save_checkpoint(accelerator, Path(config.output_dir), state)
-            if completed_steps >= run.max_steps:
-                break
-        if epoch < last_epoch:
-            metrics = evaluate(run, config.eval_split)
-            accelerator.print(f"epoch {epoch}: " + _metrics_line(metrics))
-            accelerator.log(_scalars(metrics), step=completed_steps)
-        if config.checkpointing_steps == "epoch":
-            state = {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}
-            save_checkpoint(accelerator, Path(config.output_dir), state)
-    progress.close()
+                    if accelerator.check_trigger():
+                        save_checkpoint(accelerator, config, state)
+                        accelerator.print(
+                            f"SIGTERM: saved a checkpoint at step {completed_steps} and stopped; "
+                            "continue with --resume_from_checkpoint latest"
+                        )
+                        return False
+                    if every and completed_steps % every == 0:
+                        save_checkpoint(accelerator, config, state)
+                if completed_steps >= run.max_steps:
+                    break
+            if epoch < last_epoch:
+                metrics = evaluate(run, config.eval_split)
+                accelerator.print(f"epoch {epoch}: " + _metrics_line(metrics))
+                accelerator.log(_scalars(metrics), step=completed_steps)
+            if config.checkpointing_steps == "epoch":
+                state = {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}
+                save_checkpoint(accelerator, config, {**state, "label_names": run.label_names})
+    return True
 
 
 def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
     """The whole job: set up, train (unless --do_train false), score every evaluated split, save."""
+    if config.framework == "tensorflow":
+        from processing import keras_training  # imports TensorFlow, which the PyTorch path never needs
+
+        return keras_training.train(config)
     run = setup(config)
     accelerator = run.accelerator
     if accelerator.log_with:
@@ -416,8 +470,9 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
             f"train-{config.task}", config={k: v for k, v in vars(config).items() if v is not None}
         )
     started = time.perf_counter()
-    if run.train_dataloader is not None:
-        train_loop(run)
+    if run.train_dataloader is not None and not train_loop(run):
+        accelerator.end_training()
+        return {}
     train_runtime = time.perf_counter() - started
     results = {config.eval_split: evaluate(run, config.eval_split)}
     accelerator.print(f"{config.eval_split}: " + _metrics_line(results[config.eval_split]))
