@@ -1,14 +1,21 @@
-"""`python -m loaders summary NAME --data_dir DIR`: load raw files and print what came out, split by split."""
+"""`python -m loaders summary NAME --data_dir DIR`: load raw files and print what came out, split by split.
+
+`python -m loaders push NAME --data_dir DIR --repo_id user/name`: load them and publish the splits to the
+Hugging Face Hub as Parquet with a dataset card (the token comes from `HF_TOKEN` or `hf auth login`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections import Counter
 
 import datasets
 
 from . import LOADERS, DataFormatError, load_dataset
+from .hub import push_dataset
+from .report import add_report_command, run_report
 
 
 def summarize(dataset: datasets.DatasetDict) -> list[str]:
@@ -38,13 +45,31 @@ def summarize(dataset: datasets.DatasetDict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m loaders", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     summary = commands.add_parser("summary", help="load a data set and print rows and labels per split")
-    summary.add_argument("name", choices=sorted(LOADERS))
-    summary.add_argument("--data_dir")
-    summary.add_argument("--cache_dir")
+    push = commands.add_parser(
+        "push", help="load a data set and publish it to the Hub as Parquet with a card"
+    )
+    for command in (summary, push):
+        command.add_argument("name", choices=sorted(LOADERS))
+        command.add_argument("--data_dir")
+        command.add_argument("--cache_dir")
+    push.add_argument("--repo_id", required=True, help="the dataset repository: user/name or org/name")
+    push.add_argument(
+        "--private",
+        action="store_true",
+        help="create the repository private (an existing one keeps its setting)",
+    )
+    push.add_argument(
+        "--license", default="unknown", help="the data's license, a Hub license id (default: unknown)"
+    )
+    push.add_argument("--pretty_name", help="the card's title (default: the repository name)")
+    add_report_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return run_report(args)
     try:
         dataset = load_dataset(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir)
     except DataFormatError as err:
@@ -52,6 +77,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{args.name} ({args.data_dir or 'downloaded'})")
     print("\n".join(summarize(dataset)))
+    if args.command == "summary":
+        return 0
+    try:
+        url = push_dataset(
+            dataset,
+            args.name,
+            args.repo_id,
+            private=args.private,
+            license=args.license,
+            pretty_name=args.pretty_name,
+            command=shlex.join(["python", "-m", "loaders", *argv]),
+        )
+    except OSError as err:
+        # huggingface_hub's errors are OSErrors (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled): no
+        # token, a token without write access, someone else's repository; the message says which.
+        print(f"error: could not push to {args.repo_id}: {err}", file=sys.stderr)
+        return 1
+    print(f"pushed: {url}")
     return 0
 
 

@@ -1,0 +1,454 @@
+"""Publish a finished run to the Hugging Face Hub: a model card made from the run's own files, then the upload.
+
+Everything before the network is local and tested offline: the card (built with `huggingface_hub`'s own
+`ModelCardData`/`EvalResult`, so its YAML is what the Hub parses) and the exact list of files to send.
+`push_output_dir` only hands that list to `HfApi`, which finds the token itself (`HF_TOKEN` or the
+`hf auth login` cache): nothing here reads, prints or logs it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import Future
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CommitInfo, EvalResult, HfApi, ModelCard, ModelCardData, metadata_load
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+from transformers.modelcard import TASK_TAG_TO_NAME_MAPPING
+
+from .models import EMBEDDED_MODEL_IDS, resolve_model
+
+logger = logging.getLogger(__name__)
+
+README = "README.md"
+CHECKPOINTS = "checkpoints"
+DEFAULT_LICENSE = "apache-2.0"
+
+# Top-level files of an output folder that a model repository needs: weights, config, tokenizer, the card, the
+# figures and predictions the card reports, and the flags that produced them. Subfolders (checkpoints/, tracker
+# logs) are never matched: only top-level names are tested against these.
+UPLOAD_PATTERNS = (
+    "*.safetensors",
+    "model.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "*.model",
+    README,
+    "*_results.json",
+    "*predictions.json",
+    "*predictions.jsonl",
+    "*null_odds.json",
+    "training_args.json",
+)
+WEIGHTS_PATTERN = "*.safetensors"
+# TensorBoard event files, which Accelerate's tracker writes under <output_dir>/<run name>/.
+TRACKER_LOG_PATTERN = "events.out.tfevents.*"
+
+# Per task type: (key in <split>_results.json, model-index metric type, metric name). These become the
+# model-index entries; the card's tables show every figure of the results files.
+HEADLINE_METRICS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "text-classification": (("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
+    "token-classification": (
+        ("precision", "precision", "Entity precision (micro, seqeval)"),
+        ("recall", "recall", "Entity recall (micro, seqeval)"),
+        ("f1", "f1", "Entity F1 (micro, seqeval)"),
+    ),
+    "question-answering": (
+        ("exact", "exact_match", "Exact match (SQuAD 2.0, %)"),
+        ("f1", "f1", "F1 (SQuAD 2.0, %)"),
+    ),
+}
+
+# Flags worth a row in the card, per task type; paths and run bookkeeping stay out (they are local to the trainer's
+# machine). `training_args.json`, uploaded with the model, has them all.
+HYPERPARAMETERS = (
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "weight_decay",
+    "warmup_ratio",
+    "max_seq_length",
+    "seed",
+    "group_by_length",
+    "train_runtime_s",
+)
+TASK_HYPERPARAMETERS = {
+    "token-classification": ("label_all_tokens",),
+    "question-answering": (
+        "doc_stride",
+        "n_best_size",
+        "max_answer_length",
+        "null_score_diff_threshold",
+        "tune_null_threshold",
+    ),
+}
+
+USAGE = {
+    "text-classification": """```python
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{model}")
+classifier("I loved every minute of this film.")
+```""",
+    "token-classification": """```python
+from transformers import pipeline
+
+tagger = pipeline("token-classification", model="{model}", aggregation_strategy="simple")
+tagger("Sam Okafor just landed in Seattle")
+```""",
+    "question-answering": """transformers 5 removed its question-answering pipeline; the project that trained this model registers an
+extractive one, with the same context windows and answer selection as the evaluation above:
+
+```python
+import processing  # rawtune's package: registers "extractive-question-answering"
+from transformers import pipeline
+
+qa = pipeline("extractive-question-answering", model="{model}")
+qa(
+    question="Where is the lake?",
+    context="The lake lies north of the old town.",
+    handle_impossible_answer=True,
+    null_score_diff_threshold={threshold},
+)
+```""",
+}
+
+
+def model_card(
+    output_dir: Path,
+    config: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    task_name: str,
+    pipeline_tag: str,
+    base_model: str,
+    dataset_name: str | None,
+    *,
+    model_id: str | None = None,
+    license: str | None = None,
+) -> ModelCard:
+    """The README.md of a run: Hub metadata (model-index with every split's headline figures) and a body saying what
+    was trained on what, with which settings, how well it did and how to use it.
+
+    `config` is training_args.json's content and `results` maps split names to the `<split>_results.json` metrics;
+    `task_name` is train.py's `--task` (it names the raw format). `dataset_name` is a Hub dataset id when the data
+    came from the Hub; otherwise the card names the local data. `model_id` (the Hub repository) goes in the usage
+    snippet. The license is `license`, else the base model card's when it is on disk (the embedded default model),
+    else apache-2.0.
+    """
+    if pipeline_tag not in HEADLINE_METRICS:
+        raise ValueError(
+            f"no model card layout for task type {pipeline_tag!r}; expected one of {list(HEADLINE_METRICS)}"
+        )
+    output_dir = Path(output_dir)
+    name = model_id or output_dir.name
+    hub_base_model = _hub_model_id(base_model)
+    dataset_type, dataset_pretty_name = _dataset_names(config, task_name, dataset_name)
+    task_title = TASK_TAG_TO_NAME_MAPPING[pipeline_tag]
+    eval_results = [
+        EvalResult(
+            task_type=pipeline_tag,
+            task_name=task_title,
+            dataset_type=dataset_type,
+            dataset_name=dataset_pretty_name,
+            dataset_split=split,
+            metric_type=metric_type,
+            metric_value=round(float(metrics[key]), 4),
+            metric_name=metric_name,
+        )
+        for split, metrics in results.items()
+        for key, metric_type, metric_name in HEADLINE_METRICS[pipeline_tag]
+        if key in metrics
+    ]
+    card_data = ModelCardData(
+        license=license or _base_model_license(base_model) or DEFAULT_LICENSE,
+        base_model=hub_base_model,
+        datasets=[dataset_name] if dataset_name else None,
+        metrics=sorted({result.metric_type for result in eval_results}) or None,
+        pipeline_tag=pipeline_tag,
+        library_name="transformers",
+        tags=["rawtune", pipeline_tag],
+        model_name=name,
+        eval_results=eval_results or None,
+    )
+    body = _card_body(
+        output_dir,
+        config,
+        results,
+        name=name,
+        task_name=task_name,
+        task_title=task_title,
+        pipeline_tag=pipeline_tag,
+        base_model=base_model,
+        hub_base_model=hub_base_model,
+        dataset_pretty_name=dataset_pretty_name,
+        model_ref=model_id or str(output_dir),
+    )
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
+
+
+def write_model_card(
+    output_dir: Path,
+    config: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    task_name: str,
+    pipeline_tag: str,
+    base_model: str,
+    dataset_name: str | None,
+    *,
+    model_id: str | None = None,
+    license: str | None = None,
+) -> Path:
+    """Write `model_card(...)` as the output folder's README.md, which is what the Hub shows and parses."""
+    path = Path(output_dir) / README
+    model_card(
+        output_dir,
+        config,
+        results,
+        task_name,
+        pipeline_tag,
+        base_model,
+        dataset_name,
+        model_id=model_id,
+        license=license,
+    ).save(path)
+    return path
+
+
+def files_to_upload(output_dir: Path, include_logs: bool = False) -> list[str]:
+    """The files (relative POSIX paths, sorted) that `push_output_dir` sends: top-level model, tokenizer, card,
+    results and predictions files; never `checkpoints/` (resumable training state, several times the model's size)
+    and tracker logs only with `include_logs` (TensorBoard event files outside `checkpoints/`)."""
+    output_dir = Path(output_dir)
+    files = [
+        path.name
+        for path in output_dir.iterdir()
+        if path.is_file() and any(fnmatchcase(path.name, pattern) for pattern in UPLOAD_PATTERNS)
+    ]
+    if include_logs:
+        files += [
+            path.relative_to(output_dir).as_posix()
+            for path in output_dir.rglob(TRACKER_LOG_PATTERN)
+            if path.is_file() and path.relative_to(output_dir).parts[0] != CHECKPOINTS
+        ]
+    return sorted(files)
+
+
+def push_output_dir(
+    output_dir: Path,
+    repo_id: str,
+    api: HfApi | None = None,
+    private: bool = False,
+    commit_message: str = "Upload fine-tuned model, tokenizer, card and evaluation results",
+    include_logs: bool = False,
+) -> str:
+    """Create the model repository if needed and upload exactly `files_to_upload(output_dir)` in one commit.
+
+    Returns the commit URL. `private` applies only when the repository is created. Files already in the repository
+    and absent here are left alone (earlier checkpoints, files added by hand).
+    """
+    output_dir = Path(output_dir)
+    files = files_to_upload(output_dir, include_logs=include_logs)
+    if not any(fnmatchcase(name, WEIGHTS_PATTERN) for name in files):
+        raise FileNotFoundError(
+            f"{output_dir} holds no model weights ({WEIGHTS_PATTERN}): nothing to publish"
+        )
+    api = api or HfApi()
+    repo = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    logger.info("Uploading %d files of %s to %s: %s", len(files), output_dir, repo.repo_id, ", ".join(files))
+    commit = api.upload_folder(
+        repo_id=repo.repo_id,
+        repo_type="model",
+        folder_path=output_dir,
+        allow_patterns=files,
+        commit_message=commit_message,
+    )
+    return commit.commit_url
+
+
+def push_checkpoint(checkpoint_dir: Path, repo_id: str, api: HfApi | None = None) -> Future[CommitInfo]:
+    """Upload one complete checkpoint folder to `checkpoints/<name>` in the background, so training goes on.
+
+    Call it after the checkpoint got its final name (train.py renames it when complete), on the main process only;
+    the returned future raises the upload's error, if any, when its result is asked for.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    api = api or HfApi()
+    repo = api.create_repo(repo_id, repo_type="model", exist_ok=True)
+    return api.upload_folder(
+        repo_id=repo.repo_id,
+        repo_type="model",
+        folder_path=checkpoint_dir,
+        path_in_repo=f"{CHECKPOINTS}/{checkpoint_dir.name}",
+        commit_message=f"Checkpoint {checkpoint_dir.name}",
+        run_as_future=True,
+    )
+
+
+def _hub_model_id(base_model: str) -> str | None:
+    """The Hub id to name as `base_model`: the embedded default under its Hub id; None for a local folder or anything
+    else that is not a repository id, whose origin is unknown (the Hub rejects a path there)."""
+    if base_model in EMBEDDED_MODEL_IDS:
+        return EMBEDDED_MODEL_IDS[0]
+    if Path(base_model).exists():
+        return None
+    try:
+        validate_repo_id(base_model)
+    except HFValidationError:
+        return None
+    return base_model
+
+
+def _base_model_license(base_model: str) -> str | None:
+    """The license in the base model's own card, when that card is on disk (a local folder or the embedded model)."""
+    try:
+        card = Path(resolve_model(base_model)) / README
+    except FileNotFoundError:
+        return None
+    if not card.is_file():
+        return None
+    license = (metadata_load(card) or {}).get("license")
+    return license if isinstance(license, str) else None
+
+
+def _dataset_names(config: dict[str, Any], task_name: str, dataset_name: str | None) -> tuple[str, str]:
+    """model-index's dataset type (an identifier) and name (for people).
+
+    A Hub dataset is named by its id; local data by its folder or file name, so the card never claims a public
+    benchmark for someone's own files in that benchmark's format.
+    """
+    if dataset_name:
+        return dataset_name, dataset_name
+    source = config.get("data_dir") or config.get("train_file")
+    if source:
+        label = Path(source).name
+        return label, f"{label} (local {task_name}-format files)"
+    return task_name, f"{task_name} (the original public files, downloaded by the loader)"
+
+
+def _card_body(
+    output_dir: Path,
+    config: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    *,
+    name: str,
+    task_name: str,
+    task_title: str,
+    pipeline_tag: str,
+    base_model: str,
+    hub_base_model: str | None,
+    dataset_pretty_name: str,
+    model_ref: str,
+) -> str:
+    base = (
+        f"[{hub_base_model}](https://huggingface.co/{hub_base_model})"
+        if hub_base_model
+        else f"`{base_model}`"
+    )
+    lines = [
+        f"# {name}",
+        "",
+        f"A {task_title.lower()} model: {base} fine-tuned on {dataset_pretty_name} with rawtune's "
+        f"`train.py --task {task_name}`.",
+        "",
+    ]
+    labels = _label_names(output_dir)
+    if labels:
+        lines += [f"Labels ({len(labels)}): " + ", ".join(f"`{label}`" for label in labels), ""]
+    keys = HYPERPARAMETERS + TASK_HYPERPARAMETERS.get(pipeline_tag, ())
+    lines += ["## Training", "", "| setting | value |", "|---|---|"]
+    lines += [f"| {key} | {_format(config[key])} |" for key in keys if config.get(key) is not None]
+    lines += ["", "## Evaluation", "", _evaluation_note(config, results, pipeline_tag), ""]
+    lines += _metrics_table(results)
+    per_type = {split: metrics["per_type"] for split, metrics in results.items() if "per_type" in metrics}
+    if per_type:
+        lines += ["", "Per entity type:", "", *_per_type_table(per_type)]
+    threshold = config.get("null_score_diff_threshold", 0.0)
+    usage = USAGE[pipeline_tag].format(model=model_ref, threshold=_format(threshold))
+    lines += ["", "## How to use", "", usage, ""]
+    return "\n".join(lines)
+
+
+def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]], pipeline_tag: str) -> str:
+    """What the figures mean, from the run's own settings: which split any choice was made on, and which not."""
+    eval_split = config.get("eval_split", "validation")
+    tuned = pipeline_tag == "question-answering" and config.get("tune_null_threshold")
+    note = (
+        f"The `{eval_split}` split (the data's own, or a seeded share of train held out when the data had none) was "
+        "scored after each epoch"
+        + (" and the no-answer threshold was tuned on it" if tuned else "")
+        + "; its figures are those of the final model."
+    )
+    others = [split for split in results if split != eval_split]
+    if others:
+        note += (
+            f" The {', '.join(f'`{s}`' for s in others)} split was scored once, with the final model, and used for "
+            "no choice."
+        )
+    else:
+        note += " The data had no test split; validation figures flatter settings that were chosen by looking at them."
+    if pipeline_tag == "question-answering":
+        note += " SQuAD 2.0 figures are percents (official evaluation script)."
+    return note
+
+
+def _metrics_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Every scalar figure of every split's results file, one column per split."""
+    splits = list(results)
+    keys = list(
+        dict.fromkeys(
+            key
+            for metrics in results.values()
+            for key, value in metrics.items()
+            if isinstance(value, int | float) and key != "runtime_s"
+        )
+    )
+    lines = ["| metric | " + " | ".join(splits) + " |", "|---" * (len(splits) + 1) + "|"]
+    for key in keys:
+        lines.append(f"| {key} | " + " | ".join(_format(results[s].get(key, "-")) for s in splits) + " |")
+    return lines
+
+
+def _per_type_table(per_type: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """NER figures per entity type: F1 and support per split, precision and recall beside them."""
+    splits = list(per_type)
+    header = (
+        "| type | " + " | ".join(f"{s} precision | {s} recall | {s} f1 | {s} number" for s in splits) + " |"
+    )
+    lines = [header, "|---" * (4 * len(splits) + 1) + "|"]
+    types = sorted({entity for figures in per_type.values() for entity in figures})
+    for entity in types:
+        cells = []
+        for split in splits:
+            figures = per_type[split].get(entity, {})
+            cells += [_format(figures.get(k, "-")) for k in ("precision", "recall", "f1", "number")]
+        lines.append(f"| {entity} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _label_names(output_dir: Path) -> list[str]:
+    """Class or tag names from the saved config.json's `id2label`, in id order (empty for QA or without config)."""
+    path = output_dir / "config.json"
+    if not path.is_file():
+        return []
+    id2label = json.loads(path.read_text(encoding="utf-8")).get("id2label") or {}
+    if all(label.startswith("LABEL_") for label in id2label.values()):
+        return []
+    return [id2label[key] for key in sorted(id2label, key=int)]
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)
