@@ -32,6 +32,7 @@ from transformers import AutoTokenizer, HfArgumentParser, get_scheduler
 
 import loaders
 from processing.batching import EpochLengthGroupedSampler, feature_lengths, longest_first, restore_order
+from processing.hub import push_output_dir, write_model_card
 from processing.models import resolve_model
 from processing.registry import TASKS
 from processing.tasks import Task, model_inputs
@@ -136,9 +137,18 @@ class TrainingConfig:
             "choices": ["pytorch", "tensorflow"],
         },
     )
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "Upload the output directory (model, tokenizer, card, results) at the end."},
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository for --push_to_hub: user/name."}
+    )
     debug: bool = field(default=False, metadata={"help": "Show Python tracebacks for errors in the input."})
 
     def __post_init__(self) -> None:
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id user/name")
         if self.output_dir is None:
             self.output_dir = str(Path("outputs") / self.task)
 
@@ -485,14 +495,24 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
             accelerator.print(f"{split}: " + _metrics_line(results[split]))
 
     accelerator.wait_for_everyone()
+    # Every process takes part: under FSDP or DeepSpeed the full weights are gathered from the shards.
+    state_dict = accelerator.get_state_dict(run.model)
     if accelerator.is_main_process:
         output_dir = Path(config.output_dir)
         if run.train_dataloader is not None:
-            accelerator.unwrap_model(run.model).save_pretrained(output_dir, safe_serialization=True)
+            accelerator.unwrap_model(run.model).save_pretrained(
+                output_dir, state_dict=state_dict, safe_serialization=True
+            )
             run.tokenizer.save_pretrained(output_dir)
-        (output_dir / "training_args.json").write_text(
-            json.dumps({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}, indent=2)
-        )
+        run_args = {**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}
+        (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
+        if run.train_dataloader is not None:
+            write_model_card(
+                output_dir, run_args, results, config.task, run.task.pipeline_tag, config.model, None,
+                model_id=config.hub_model_id,
+            )  # fmt: skip
+        if config.push_to_hub:
+            accelerator.print(f"Pushed to the Hub: {push_output_dir(output_dir, config.hub_model_id)}")
     accelerator.end_training()
     return results
 
@@ -543,12 +563,17 @@ def _trackers(report_to: str) -> str | list[str] | None:
     return report_to
 
 
+USER_ERRORS = (loaders.DataFormatError, OSError, ValueError, FloatingPointError)
+"""Bad input, a missing file, a Hub refusal, a diverging run: one line for the user, no traceback."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
     try:
-        train(config)
-    except (loaders.DataFormatError, FileNotFoundError, ValueError, FloatingPointError) as err:
-        if config.debug:
+        train(parse_args(argv))
+    except USER_ERRORS as err:
+        if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -70,6 +70,9 @@ def test_text_classification_run_writes_a_model_pipeline_can_use(tiny_model_dir,
     assert len(lines) == 16 and json.loads(lines[0])["label"] in ("neg", "pos")
     assert read_json(tmp_path / "training_args.json")["task"] == "imdb"
 
+    card = (tmp_path / "README.md").read_text()
+    assert "pipeline_tag: text-classification" in card and "accuracy" in card
+
     classifier = pipeline("text-classification", model=str(tmp_path))
     assert classifier("a great film")[0]["label"] in ("neg", "pos")
 
@@ -188,3 +191,14 @@ def test_the_embedded_model_fine_tunes_for_real(tmp_path):
     config = read_json(tmp_path / "config.json")
     assert config["hidden_size"] == 384 and config["num_hidden_layers"] == 6
     assert read_json(tmp_path / "eval_results.json")["num_examples"] == 3
+
+
+def test_push_to_hub_uploads_the_finished_output_dir(tiny_model_dir, tmp_path, monkeypatch):
+    pushed = []
+    monkeypatch.setattr(
+        train, "push_output_dir", lambda folder, repo_id: pushed.append((folder, repo_id)) or "url"
+    )
+    argv = flags("imdb", tiny_model_dir, tmp_path, "--push_to_hub", "--hub_model_id", "someone/imdb-tiny")
+    assert train.main(argv) == 0
+    assert pushed == [(tmp_path, "someone/imdb-tiny")]
+    assert "someone/imdb-tiny" in (tmp_path / "README.md").read_text()
