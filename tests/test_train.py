@@ -141,16 +141,11 @@ def test_a_checkpoint_left_half_written_is_never_resumed_from(tiny_model_dir, tm
     assert train.latest_checkpoint(tmp_path) is None
 
 
-def test_evaluation_under_two_processes_gives_exactly_the_metrics_of_one(tiny_model_dir, tmp_path):
-    """gather_for_metrics must count each of the 16 test reviews once, though 16 is not a multiple of 2 x 3."""
-    evaluate_only = ("--do_train", "false", "--eval_split", "test")
-    single = tmp_path / "single"
-    assert train.main(flags("imdb", tiny_model_dir, single, *evaluate_only)) == 0
-
-    double = tmp_path / "double"
+def run_two_processes(argv: list[str]) -> None:
+    """Two real CPU processes with gloo (`accelerate launch --cpu --num_processes 2` would start only one)."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-        "train.py", *flags("imdb", tiny_model_dir, double, *evaluate_only),
+        "train.py", *argv,
     ]  # fmt: skip
     environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(
@@ -158,6 +153,24 @@ def test_evaluation_under_two_processes_gives_exactly_the_metrics_of_one(tiny_mo
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
 
+
+def test_training_under_two_processes_saves_a_sane_model(tiny_model_dir, tmp_path):
+    run_two_processes(flags("wnut17", tiny_model_dir, tmp_path, "--num_train_epochs", "2"))
+    results = read_json(tmp_path / "eval_results.json")
+    assert results["num_examples"] == 6 and 0.0 <= results["f1"] <= 1.0
+    predictions = (tmp_path / "test_predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 6  # every test document once, not once per process
+    assert pipeline("token-classification", model=str(tmp_path))("john went to london") is not None
+
+
+def test_evaluation_under_two_processes_gives_exactly_the_metrics_of_one(tiny_model_dir, tmp_path):
+    """gather_for_metrics must count each of the 16 test reviews once, though 16 is not a multiple of 2 x 3."""
+    evaluate_only = ("--do_train", "false", "--eval_split", "test")
+    single = tmp_path / "single"
+    assert train.main(flags("imdb", tiny_model_dir, single, *evaluate_only)) == 0
+
+    double = tmp_path / "double"
+    run_two_processes(flags("imdb", tiny_model_dir, double, *evaluate_only))
     one = read_json(single / "eval_results.json")
     two = read_json(double / "eval_results.json")
     assert one["num_examples"] == two["num_examples"] == 16
