@@ -1,0 +1,426 @@
+"""`python -m loaders report NAME --data_dir DIR --out report/`: look at a data set before training on it.
+
+One function, `compute_report`, counts everything (examples per label, token lengths under the model's tokenizer,
+SQuAD windows, what the loader repaired or skipped); the printed summary, the PNG plots and `summary.json` are all
+read from its result, so they cannot disagree. Input the loaders reject is not counted here: it stops the report
+with the same `DataFormatError` (file, line and what was expected) as training would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from processing.models import resolve_model
+from processing.question_answering import prepare_eval_features
+from processing.registry import TASKS
+from processing.tasks import Task
+
+from . import LOADERS, DataFormatError, load_dataset
+from .conll import read_conll
+from .files import has_bom
+from .squad import read_squad
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_DOC_STRIDE = 128
+"""The same default as `train.py --doc_stride`, so the window counts are those training would see."""
+TOKENIZE_CHUNK = 1000
+"""Rows tokenized per call: bounds memory on 25,000 IMDb reviews without a per-row call's overhead."""
+
+
+@dataclass(frozen=True)
+class Nouns:
+    """What a format's numbers are about, for the summary and the plots' labels."""
+
+    example: str
+    counted: str
+    """What the counts count: texts per label, entities per type, questions answerable or not."""
+    length_unit: str
+
+
+NOUNS = {
+    "imdb": Nouns("text", "texts per label", "text"),
+    "wnut17": Nouns("document", "entities per type", "document"),
+    "conll": Nouns("document", "entities per type", "document"),
+    "squad_v2": Nouns("question", "questions", "context"),
+}
+LOADER_FIXES = {
+    "bom_files": "UTF-8 BOMs dropped",
+    "crlf_files": "files with CRLF newlines read as LF",
+    "skipped_files": "files in label folders skipped (hidden, or another extension)",
+    "whitespace_separators": "whitespace-only document separators read as blank lines",
+    "repaired_answer_starts": "answer_start offsets 1-2 characters off, repaired",
+}
+
+
+@dataclass
+class SplitStats:
+    """One split's numbers. `lengths` are tokens per text, per document, or per distinct SQuAD context (alone,
+    with the special tokens); `windows` maps a window count to how many questions `prepare_eval_features` cuts
+    into that many windows (SQuAD only); `loader` counts what the loader repaired or skipped, keyed as in
+    `LOADER_FIXES`."""
+
+    split: str
+    examples: int
+    counts: dict[str, int]
+    lengths: list[int]
+    longer_than_max: int
+    length_quantiles: dict[str, int]
+    windows: dict[int, int] | None
+    loader: dict[str, int]
+
+
+@dataclass
+class DataReport:
+    """Everything the summary, the plots and `summary.json` show; `model` names the tokenizer that counted."""
+
+    name: str
+    data_dir: str
+    model: str
+    max_seq_length: int
+    doc_stride: int | None
+    nouns: Nouns
+    splits: list[SplitStats]
+
+
+def compute_report(
+    name: str,
+    data_dir: str | Path,
+    model: str = DEFAULT_MODEL,
+    max_seq_length: int | None = None,
+    doc_stride: int = DEFAULT_DOC_STRIDE,
+    cache_dir: str | None = None,
+) -> DataReport:
+    """Load the data as training does and count everything the summary and the plots show.
+
+    `max_seq_length` defaults to the task's training default (256 for texts, 128 for CoNLL, 384 for SQuAD).
+    """
+    max_seq_length = max_seq_length or _task_for(name).default_max_seq_length
+    dataset = load_dataset(name, data_dir=data_dir, cache_dir=cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+    fixes = loader_fixes(name, data_dir, cache_dir)
+    stride = doc_stride if name == "squad_v2" else None  # only question answering cuts windows
+    splits = [
+        _split_stats(split, rows, tokenizer, max_seq_length, stride, fixes.get(split, {}))
+        for split, rows in dataset.items()
+    ]
+    return DataReport(
+        name=name,
+        data_dir=str(data_dir),
+        model=model,
+        max_seq_length=max_seq_length,
+        doc_stride=stride,
+        nouns=NOUNS[name],
+        splits=splits,
+    )
+
+
+def _task_for(name: str) -> Task:
+    return next(choice.task for choice in TASKS.values() if choice.loader == name)
+
+
+def _split_stats(
+    split: str,
+    rows: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    max_seq_length: int,
+    doc_stride: int | None,
+    fixes: dict[str, int],
+) -> SplitStats:
+    lengths = token_lengths(rows, tokenizer)
+    return SplitStats(
+        split=split,
+        examples=len(rows),
+        counts=label_counts(rows),
+        lengths=lengths,
+        longer_than_max=sum(length > max_seq_length for length in lengths),
+        length_quantiles=_quantiles(lengths),
+        windows=None if doc_stride is None else window_counts(rows, tokenizer, max_seq_length, doc_stride),
+        loader=fixes,
+    )
+
+
+def label_counts(rows: datasets.Dataset) -> dict[str, int]:
+    """Examples per class (`unlabelled` for label -1), entities per type (counted by their B- tag), or
+    answerable/unanswerable questions."""
+    features = rows.features
+    if "label" in features:
+        names = features["label"].names
+        counts = Counter(rows["label"])
+        return {names[i] if i >= 0 else "unlabelled": n for i, n in sorted(counts.items())}
+    if "ner_tags" in features:
+        names = features["ner_tags"].feature.names
+        types = sorted({name[2:] for name in names if name[:2] in ("B-", "I-")})
+        counts = Counter(names[t][2:] for tags in rows["ner_tags"] for t in tags if names[t].startswith("B-"))
+        return {entity_type: counts[entity_type] for entity_type in types}
+    unanswerable = sum(not answers["text"] for answers in rows["answers"])
+    return {"answerable": len(rows) - unanswerable, "unanswerable": unanswerable}
+
+
+def token_lengths(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Tokens with special tokens, as the model would get them untruncated; each SQuAD context counts once, since
+    its questions share it."""
+    if "text" in rows.column_names:
+        texts, split_into_words = rows["text"], False
+    elif "tokens" in rows.column_names:
+        texts, split_into_words = rows["tokens"], True
+    else:
+        texts, split_into_words = list(dict.fromkeys(rows["context"])), False
+    lengths: list[int] = []
+    for chunk in _chunks(texts):
+        encoding = tokenizer(chunk, is_split_into_words=split_into_words, verbose=False)
+        lengths.extend(len(ids) for ids in encoding["input_ids"])
+    return lengths
+
+
+def window_counts(
+    rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, doc_stride: int
+) -> dict[int, int]:
+    """How many questions get 1, 2, ... windows, through the very function that cuts evaluation features."""
+    per_question: Counter[str] = Counter()
+    columns = {"id": rows["id"], "question": rows["question"], "context": rows["context"]}
+    for start in range(0, len(rows), TOKENIZE_CHUNK):
+        batch = {key: values[start : start + TOKENIZE_CHUNK] for key, values in columns.items()}
+        per_question.update(prepare_eval_features(batch, tokenizer, max_seq_length, doc_stride)["example_id"])
+    return dict(sorted(Counter(per_question.values()).items()))
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), TOKENIZE_CHUNK):
+        yield items[start : start + TOKENIZE_CHUNK]
+
+
+def _quantiles(lengths: list[int]) -> dict[str, int]:
+    if not lengths:
+        return {}
+    values = np.asarray(lengths)
+    return {
+        "min": int(values.min()),
+        "median": int(np.percentile(values, 50, method="nearest")),
+        "p95": int(np.percentile(values, 95, method="nearest")),
+        "max": int(values.max()),
+    }
+
+
+def split_files(name: str, data_dir: str | Path, cache_dir: str | None = None) -> dict[str, list[str]]:
+    """The files the loader reads for each split, found by the loader's own builder (archives are extracted to
+    the same `datasets` cache `load_dataset` uses), so the fixes are counted on exactly the files it read."""
+    builder_class, config_name = LOADERS[name]
+    builder = builder_class(
+        config_name=config_name, data_dir=str(Path(data_dir).resolve()), cache_dir=cache_dir
+    )
+    download_config = datasets.DownloadConfig(cache_dir=builder._cache_downloaded_dir)
+    manager = datasets.DownloadManager(
+        dataset_name=builder.dataset_name, data_dir=builder.config.data_dir, download_config=download_config
+    )
+    files: dict[str, list[str]] = {}
+    for generator in builder._split_generators(manager):
+        kwargs = generator.gen_kwargs
+        # Text folders pass (path, label) pairs; CoNLL and SQuAD pass paths.
+        files[str(generator.name)] = [f[0] for f in kwargs["files"]] if "files" in kwargs else kwargs["paths"]
+    return files
+
+
+def loader_fixes(name: str, data_dir: str | Path, cache_dir: str | None = None) -> dict[str, dict[str, int]]:
+    """Per split, what the loader repaired or skipped, recounted with its own reading functions (it only logs
+    these): BOMs and Windows newlines for every format, plus the format's own quirks."""
+    builder_class, config_name = LOADERS[name]
+    config = builder_class.builder_configs[config_name]
+    fixes = {}
+    for split, paths in split_files(name, data_dir, cache_dir).items():
+        raw = [Path(path).read_bytes() for path in paths]
+        counts = {
+            "bom_files": sum(has_bom(path) for path in paths),
+            "crlf_files": sum(b"\r" in data for data in raw),
+        }
+        if name == "imdb":
+            counts["skipped_files"] = _skipped_files(paths)
+        elif name in ("wnut17", "conll"):
+            counts["whitespace_separators"] = sum(
+                doc.after_whitespace_line for path in paths for doc in read_conll(path, config.delimiter)
+            )
+        else:
+            seen_ids: dict[str, str] = {}
+            counts["repaired_answer_starts"] = sum(
+                repaired
+                for path in paths
+                for _, repaired in read_squad(path, config.max_offset_repair, seen_ids)
+            )
+        fixes[split] = counts
+    return fixes
+
+
+def _skipped_files(paths: list[str]) -> int:
+    """Files in the label folders that the loader did not read (macOS `._*` twins, notes, other extensions)."""
+    read = Counter(Path(path).parent for path in paths)
+    return sum(sum(p.is_file() for p in folder.iterdir()) - n for folder, n in read.items())
+
+
+def summary_lines(report: DataReport) -> list[str]:
+    """The printed summary: per split, the counts, the length distribution and the loader's fixes."""
+    windows = f", doc_stride {report.doc_stride}" if report.doc_stride is not None else ""
+    lines = [
+        f"{report.name} ({report.data_dir}): tokens under {report.model}, "
+        f"max_seq_length {report.max_seq_length}{windows}"
+    ]
+    indent = " " * 14
+    for stats in report.splits:
+        counts = ", ".join(f"{key}={n}" for key, n in stats.counts.items())
+        lines.append(
+            f"{stats.split:>12}: {stats.examples} {report.nouns.example}s; {report.nouns.counted}: {counts}"
+        )
+        lines.append(indent + _lengths_text(report, stats))
+        if stats.windows is not None:
+            lines.append(indent + _windows_text(stats.windows))
+        lines.append(indent + _fixes_text(stats.loader))
+    return lines
+
+
+def _lengths_text(report: DataReport, stats: SplitStats) -> str:
+    unit = report.nouns.length_unit
+    if not stats.lengths:
+        return f"no {unit}s"
+    q = stats.length_quantiles
+    return (
+        f"tokens per {unit}: min {q['min']}, median {q['median']}, 95th percentile {q['p95']}, max {q['max']}; "
+        f"longer than {report.max_seq_length}: {_share(stats.longer_than_max, len(stats.lengths))}"
+    )
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} of {whole} ({100 * part / max(whole, 1):.1f}%)"
+
+
+def _windows_text(windows: dict[int, int]) -> str:
+    per_count = ", ".join(f"{n} in {count}" for count, n in windows.items())
+    total = sum(count * n for count, n in windows.items())
+    return f"questions per number of windows: {per_count} ({total} windows in all)"
+
+
+def _fixes_text(fixes: dict[str, int]) -> str:
+    done = [f"{LOADER_FIXES[key]}: {n}" for key, n in fixes.items() if n]
+    return "loader: " + ("; ".join(done) if done else "nothing repaired or skipped")
+
+
+def write_report(report: DataReport, out_dir: str | Path) -> list[Path]:
+    """`summary.json` and the PNG plots; returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = out / "summary.json"
+    summary.write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n", encoding="utf-8")
+    written = [summary, _save(plot_counts(report), out / "counts.png")]
+    written.append(_save(plot_lengths(report), out / "lengths.png"))
+    if report.doc_stride is not None:
+        written.append(_save(plot_windows(report), out / "windows.png"))
+    return written
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    """`Figure.savefig` renders PNG with the Agg canvas and never touches pyplot's GUI backends or global state,
+    so plotting works headless (servers, CI) whatever `MPLBACKEND` says."""
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def _grouped_bars(axes: Axes, categories: list, values_per_split: dict[str, list[int]]) -> None:
+    """One group of bars per category, one bar per split, each labelled with its value."""
+    width = 0.8 / len(values_per_split)
+    positions = np.arange(len(categories))
+    for i, (split, values) in enumerate(values_per_split.items()):
+        axes.bar_label(axes.bar(positions + i * width, values, width, label=split), fontsize=8)
+    axes.set_xticks(positions + width * (len(values_per_split) - 1) / 2, [str(c) for c in categories])
+    axes.legend()
+
+
+def plot_counts(report: DataReport) -> Figure:
+    categories = list(dict.fromkeys(key for stats in report.splits for key in stats.counts))
+    figure = Figure(figsize=(max(6.0, 1.2 * len(categories) + 2), 4), layout="constrained")
+    axes = figure.add_subplot()
+    _grouped_bars(
+        axes,
+        categories,
+        {stats.split: [stats.counts.get(c, 0) for c in categories] for stats in report.splits},
+    )
+    axes.set_ylabel(report.nouns.counted.split()[0])
+    axes.set_title(f"{report.name}: {report.nouns.counted}, per split")
+    return figure
+
+
+def plot_lengths(report: DataReport) -> Figure:
+    """One histogram per split on shared bins, with the truncation length marked and the share beyond it."""
+    unit = report.nouns.length_unit
+    bins = np.histogram_bin_edges([n for stats in report.splits for n in stats.lengths] or [0], bins=40)
+    figure = Figure(figsize=(7, 2.2 * len(report.splits) + 0.6), layout="constrained")
+    all_axes = figure.subplots(len(report.splits), 1, squeeze=False, sharex=True)[:, 0]
+    for axes, stats in zip(all_axes, report.splits, strict=True):
+        axes.hist(stats.lengths, bins=bins, color="tab:blue")
+        axes.axvline(report.max_seq_length, color="tab:red", linestyle="--", label="max_seq_length")
+        share = _share(stats.longer_than_max, len(stats.lengths))
+        axes.set_title(f"{stats.split}: {share} longer than {report.max_seq_length}", fontsize=10)
+        axes.set_ylabel(f"{unit}s")
+    all_axes[0].legend()
+    all_axes[-1].set_xlabel(f"tokens per {unit} ({report.model})")
+    figure.suptitle(f"{report.name}: token lengths")
+    return figure
+
+
+def plot_windows(report: DataReport) -> Figure:
+    """Questions per number of windows, as evaluation cuts them."""
+    counts = sorted({count for stats in report.splits for count in stats.windows or {}})
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axes = figure.add_subplot()
+    _grouped_bars(
+        axes,
+        counts,
+        {stats.split: [(stats.windows or {}).get(c, 0) for c in counts] for stats in report.splits},
+    )
+    axes.set_xlabel("windows per question")
+    axes.set_ylabel("questions")
+    axes.set_title(
+        f"{report.name}: windows (max_seq_length {report.max_seq_length}, doc_stride {report.doc_stride})"
+    )
+    return figure
+
+
+def add_report_command(commands: argparse._SubParsersAction) -> None:
+    """Register `report` on `python -m loaders`' subcommands."""
+    report = commands.add_parser(
+        "report", help="counts, token lengths and loader fixes per split, printed and plotted"
+    )
+    report.add_argument("name", choices=sorted(LOADERS))
+    report.add_argument("--data_dir", required=True)
+    report.add_argument("--cache_dir")
+    report.add_argument("--model", default=DEFAULT_MODEL, help="whose tokenizer counts the tokens")
+    report.add_argument(
+        "--max_seq_length", type=int, help="truncation length (default: the task's training default)"
+    )
+    report.add_argument(
+        "--doc_stride", type=int, default=DEFAULT_DOC_STRIDE, help="SQuAD: overlap between context windows"
+    )
+    report.add_argument("--out", default="report", help="folder for summary.json and the PNG plots")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    try:
+        report = compute_report(
+            args.name, args.data_dir, args.model, args.max_seq_length, args.doc_stride, args.cache_dir
+        )
+    except DataFormatError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(summary_lines(report)))
+    for path in write_report(report, args.out):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,390 @@
+"""`python -m processing.predict --model OUTPUT_DIR --input FILE_OR_DIR --out predictions.jsonl`: run a trained
+model on new raw files in the formats it was trained from, one JSON line per example.
+
+The task comes from the model's `config.json` (`architectures`), and so does the input format:
+
+- text classification: a `.txt` file or a folder of them (flat, or aclImdb-style `split/label/*.txt`): the texts
+  are the `.txt` files of the folders that have no subfolders, so aclImdb's `urls_*.txt` and `imdbEr.txt`, which
+  sit beside folders, are not taken for reviews. Hidden entries and `__MACOSX` are skipped.
+  Line: `{"file", "label", "score"}`.
+- token classification: a CoNLL file (or a folder of them) with one token per line, with or without a tag column
+  (ignored), documents separated by blank or whitespace-only lines.
+  Line: `{"file", "document", "tokens", "tags", "entities": [{"type", "start", "end", "text"}]}`, word indices with
+  `end` exclusive.
+- question answering: a SQuAD JSON file (or a folder of them); answers in it are ignored.
+  Line: `{"id", "answer", "start", "end", "null_odds"}`: character offsets into the context (null when the model
+  abstains, `answer` then ""), and the null odds (no-answer score minus best span score) the threshold is applied to.
+
+Long inputs are handled as in evaluation, with the settings the model was trained with (read from
+`training_args.json` when the folder has one; flags override): texts are truncated at `max_seq_length`; QA
+contexts are cut into the same windows by `prepare_eval_features` and answered by `choose_spans`, at the tuned
+`null_score_diff_threshold`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
+document is cut into overlapping windows of whole words (see `word_windows`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from tqdm.auto import tqdm
+from transformers import (
+    AutoConfig,
+    AutoModelForQuestionAnswering,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    pipeline,
+)
+
+from loaders import DataFormatError
+from loaders.files import read_text
+from loaders.squad import read_squad
+
+from .models import resolve_model
+from .question_answering import choose_spans, prepare_eval_features
+from .token_classification import word_predictions
+
+TASKS = {
+    "ForSequenceClassification": "text-classification",
+    "ForTokenClassification": "token-classification",
+    "ForQuestionAnswering": "question-answering",
+}
+SETTING_DEFAULTS = {
+    "doc_stride": 128,
+    "n_best_size": 20,
+    "max_answer_length": 30,
+    "null_score_diff_threshold": 0.0,
+}
+"""`train.py`'s defaults, used when the model folder has no `training_args.json`."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_seq_length: int
+    doc_stride: int
+    n_best_size: int
+    max_answer_length: int
+    null_score_diff_threshold: float
+    batch_size: int
+    device: str
+
+
+def task_of(model: str) -> str:
+    """The task a saved model was trained for, from the head class named in its config."""
+    architectures = AutoConfig.from_pretrained(model).architectures or []
+    for suffix, task in TASKS.items():
+        if any(name.endswith(suffix) for name in architectures):
+            return task
+    raise ValueError(f"{model}: config.json names no architecture this tool predicts with ({architectures})")
+
+
+def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dict[str, Any]) -> Settings:
+    """Flags first, then the run's `training_args.json`, then `train.py`'s defaults; without a training length,
+    the longest input the model takes. Batches hold 32 texts, NER windows or questions by default, on the GPU
+    when there is one."""
+    path = Path(model) / "training_args.json"
+    trained = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    config = AutoConfig.from_pretrained(model)
+    model_limit = min(tokenizer.model_max_length, getattr(config, "max_position_embeddings", 1 << 30))
+    values = {"max_seq_length": model_limit, **SETTING_DEFAULTS}
+    values.update({k: trained[k] for k in values if trained.get(k) is not None})
+    values.update(batch_size=32, device="cuda" if torch.cuda.is_available() else "cpu")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith((".", "__MACOSX"))
+
+
+def _input_files(path: Path, pattern: str) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.glob(pattern) if p.is_file() and _visible(p))
+    if not files:
+        raise DataFormatError(path, f"holds no {pattern} files")
+    return files
+
+
+def text_files(root: Path) -> list[Path]:
+    """The `.txt` files of the folders under `root` that have no subfolders (a flat folder is its own leaf)."""
+    if root.is_file():
+        return [root]
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    if folders:
+        return [path for folder in folders for path in text_files(folder)]
+    return sorted(p for p in root.iterdir() if p.is_file() and _visible(p) and p.suffix == ".txt")
+
+
+def read_documents(path: Path) -> Iterator[tuple[str, int, list[str]]]:
+    """(file name, document index, words): a line's word is what precedes its first TAB (or its first run of
+    whitespace when it has no TAB), so tagged and untagged files read alike."""
+    for file in _input_files(path, "*"):
+        words: list[str] = []
+        index = 0
+        for line in [*read_text(file).split("\n"), ""]:
+            if line.strip():
+                words.append(line.split("\t")[0] if "\t" in line else line.split()[0])
+            elif words:
+                yield file.name, index, words
+                words, index = [], index + 1
+
+
+def _batches(items: list, size: int, unit: str) -> Iterator[list]:
+    with tqdm(total=len(items), desc="Predicting", unit=unit) as progress:
+        for start in range(0, len(items), size):
+            yield items[start : start + size]
+            progress.update(min(size, len(items) - start))
+
+
+def predict_texts(model: str, root: Path, settings: Settings) -> Iterator[dict[str, Any]]:
+    """The stock text-classification pipeline, truncating at the training length."""
+    files = text_files(root)
+    if not files:
+        raise DataFormatError(root, "holds no .txt files")
+    classify = pipeline("text-classification", model=model, device=settings.device)
+    for batch in _batches(files, settings.batch_size, "text"):
+        texts = [read_text(path) for path in batch]
+        results = classify(
+            texts, batch_size=settings.batch_size, truncation=True, max_length=settings.max_seq_length
+        )
+        for path, result in zip(batch, results, strict=True):
+            name = path.name if path == root else path.relative_to(root).as_posix()
+            yield {"file": name, "label": result["label"], "score": round(float(result["score"]), 6)}
+
+
+def word_windows(sub_tokens: list[int], budget: int) -> list[range]:
+    """Word ranges whose sub-tokens fit in `budget`, each starting halfway through the one before.
+
+    Every word gets its tag from the window where it is most central (farthest from both ends, the earlier window
+    on a tie; see `assign_windows`), so a word is tagged with context on both sides wherever the document allows.
+    A window that would end where the one before ends adds nothing and is skipped. A single word longer than the
+    budget gets a window of its own (truncated: its first sub-token still counts).
+    """
+    windows: list[range] = []
+    start = 0
+    while True:
+        end = _fitting_end(sub_tokens, start, budget)
+        if not windows or end > windows[-1].stop:
+            windows.append(range(start, end))
+        if end >= len(sub_tokens):
+            return windows
+        start = max(start + 1, (start + end) // 2)
+
+
+def _fitting_end(sub_tokens: list[int], start: int, budget: int) -> int:
+    """The end of the longest run of words from `start` within `budget` (at least one word)."""
+    end, used = start + 1, sub_tokens[start]
+    while end < len(sub_tokens) and used + sub_tokens[end] <= budget:
+        used += sub_tokens[end]
+        end += 1
+    return end
+
+
+def assign_windows(windows: list[range], num_words: int) -> list[int]:
+    """For each word, the index of the window where it is most central."""
+    best = [-1] * num_words
+    centrality = [-1] * num_words
+    for index, window in enumerate(windows):
+        for word in window:
+            here = min(word - window.start, window.stop - 1 - word)
+            if here > centrality[word]:
+                best[word], centrality[word] = index, here
+    return best
+
+
+def entity_spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
+    """Entities as word spans (end exclusive): a span continues while the tag is not a B- tag and keeps its type,
+    so I-X after O or after another type starts an entity (conlleval's rule) and IO-style tags work too."""
+    spans: list[dict[str, Any]] = []
+    for index, tag in enumerate(tags):
+        kind = tag[2:] if tag[:2] in ("B-", "I-") else tag
+        if kind == "O":
+            continue
+        previous = spans[-1] if spans else None
+        if previous and previous["end"] == index and previous["type"] == kind and not tag.startswith("B-"):
+            previous["end"] = index + 1
+        else:
+            spans.append({"type": kind, "start": index, "end": index + 1})
+    for span in spans:
+        span["text"] = " ".join(words[span["start"] : span["end"]])
+    return spans
+
+
+def predict_words(model: str, path: Path, settings: Settings) -> Iterator[dict[str, Any]]:
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    network = AutoModelForTokenClassification.from_pretrained(model).to(settings.device).eval()
+    documents = list(read_documents(path))
+    budget = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    windows = [word_windows(_sub_token_counts(tokenizer, words), budget) for _, _, words in documents]
+    jobs = [(doc, window) for doc, doc_windows in enumerate(windows) for window in doc_windows]
+    window_labels: list[list[list[int]]] = [[] for _ in documents]  # per document, per window, per word
+    for batch in _batches(jobs, settings.batch_size, "window"):
+        words = [[documents[doc][2][w] for w in window] for doc, window in batch]
+        for (doc, _), labels in zip(batch, _tag_windows(network, tokenizer, words, settings), strict=True):
+            window_labels[doc].append(labels)
+    names = network.config.id2label
+    for doc, (file, index, words) in enumerate(documents):
+        chosen = assign_windows(windows[doc], len(words))
+        tags = [names[window_labels[doc][w][word - windows[doc][w].start]] for word, w in enumerate(chosen)]
+        yield {
+            "file": file,
+            "document": index,
+            "tokens": words,
+            "tags": tags,
+            "entities": entity_spans(words, tags),
+        }
+
+
+def _sub_token_counts(tokenizer: PreTrainedTokenizerBase, words: list[str]) -> list[int]:
+    word_ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False).word_ids()
+    counts = [0] * len(words)
+    for word in word_ids:
+        counts[word] += 1
+    return counts
+
+
+def _tag_windows(
+    network: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: list[list[str]], settings: Settings
+) -> list[list[int]]:
+    """Label ids per word of each window, read from the word's first sub-token, as evaluation reads them."""
+    encoding = tokenizer(
+        windows,
+        is_split_into_words=True,
+        truncation=True,
+        max_length=settings.max_seq_length,
+        padding=True,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        logits = network(**encoding.to(settings.device)).logits
+    token_labels = logits.argmax(dim=-1).cpu().numpy()
+    return [
+        word_predictions(
+            [-1 if w is None else w for w in encoding.word_ids(row)], token_labels[row], len(words)
+        )
+        for row, words in enumerate(windows)
+    ]
+
+
+def read_questions(path: Path) -> list[dict[str, Any]]:
+    seen_ids: dict[str, str] = {}
+    return [
+        example for file in _input_files(path, "*.json") for example, _ in read_squad(file, seen_ids=seen_ids)
+    ]
+
+
+def predict_answers(model: str, path: Path, settings: Settings) -> Iterator[dict[str, Any]]:
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    network = AutoModelForQuestionAnswering.from_pretrained(model).to(settings.device).eval()
+    questions = read_questions(path)
+    for batch in _batches(questions, settings.batch_size, "question"):
+        yield from _answer(network, tokenizer, batch, settings)
+
+
+def _answer(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: list[dict[str, Any]],
+    settings: Settings,
+) -> Iterator[dict[str, Any]]:
+    """Answer a batch of questions: all their windows in one forward pass, then evaluation's span search."""
+    examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
+    features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
+    inputs = tokenizer.pad(
+        {name: features[name] for name in tokenizer.model_input_names if name in features},
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        outputs = network(**inputs.to(settings.device))
+    spans = choose_spans(
+        Dataset.from_dict({"id": examples["id"]}),
+        Dataset.from_dict(
+            {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
+        ),
+        outputs.start_logits.double().cpu().numpy(),
+        outputs.end_logits.double().cpu().numpy(),
+        settings.n_best_size,
+        settings.max_answer_length,
+    )
+    answered = spans.has_span & ~(spans.null_odds > settings.null_score_diff_threshold)
+    for i, question in enumerate(batch):
+        start, end = (int(spans.start_chars[i]), int(spans.end_chars[i])) if answered[i] else (None, None)
+        yield {
+            "id": question["id"],
+            "answer": question["context"][start:end] if answered[i] else "",
+            "start": start,
+            "end": end,
+            "null_odds": float(np.round(spans.null_odds[i], 6)),
+        }
+
+
+PREDICTORS = {
+    "text-classification": predict_texts,
+    "token-classification": predict_words,
+    "question-answering": predict_answers,
+}
+
+
+def predict(
+    model: str, input_path: str | Path, settings_overrides: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Prediction rows for every example under `input_path`, in file order."""
+    if not Path(input_path).exists():
+        raise DataFormatError(input_path, "does not exist")
+    model = resolve_model(model)
+    settings = read_settings(model, AutoTokenizer.from_pretrained(model), settings_overrides)
+    return PREDICTORS[task_of(model)](model, Path(input_path), settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m processing.predict", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--model", required=True, help="a train.py output directory (or any saved model)")
+    parser.add_argument("--input", required=True, help="a file or folder in the task's raw format")
+    parser.add_argument("--out", required=True, help="the JSON lines file to write")
+    parser.add_argument("--batch_size", type=int, help="texts, NER windows or questions per step (32)")
+    parser.add_argument("--device", help="where the model runs (default: cuda when available, else cpu)")
+    for name, kind in [
+        ("max_seq_length", int),
+        ("doc_stride", int),
+        ("n_best_size", int),
+        ("max_answer_length", int),
+        ("null_score_diff_threshold", float),
+    ]:
+        parser.add_argument(f"--{name}", type=kind, help="default: the value in training_args.json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(_parser().parse_args(argv))
+    model, input_path, out = args.pop("model"), args.pop("input"), Path(args.pop("out"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written under another name and renamed when complete, so a failed run leaves no file that looks finished.
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as f:
+            for row in predict(model, input_path, args):
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except (DataFormatError, ValueError) as err:
+        partial.unlink()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    partial.replace(out)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
