@@ -1,0 +1,238 @@
+"""`python train.py --framework tensorflow ...`: the PyTorch path's data, metrics and output files, trained by Keras.
+
+Everything but the model and the loop is shared with `train.py`: `load_raw`, each task's `prepare`, collator,
+`score` and `calibrate`, and the files written (`<split>_results.json`, the task's predictions files,
+`training_args.json` with `train_runtime_s` measured the same way). The model is a `.keras` file with
+`label_names.json` and the tokenizer beside it. Keras runs on one process; multi-process launches, checkpoints,
+trackers, the model card and Hub uploads stay PyTorch-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# First: keras_models sets KERAS_BACKEND and TF_CPP_MIN_LOG_LEVEL, read once when Keras and TensorFlow load.
+from . import keras_models
+
+# isort: split
+import datasets
+import keras
+import numpy as np
+import tensorflow as tf
+from huggingface_hub import snapshot_download
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from train import TrainingConfig, _concatenate_padded, _metrics_line, load_raw
+
+from .batching import feature_lengths, longest_first, restore_order
+from .models import resolve_model
+from .registry import TASKS
+from .tasks import Task
+from .tf_data import to_tf_dataset, training_order
+
+
+@dataclass
+class KerasRun:
+    """What one run is made of, built by `setup` (the counterpart of `train.Run`)."""
+
+    config: TrainingConfig
+    task: Task
+    raw: datasets.DatasetDict
+    label_names: list[str] | None
+    tokenizer: PreTrainedTokenizerBase
+    model: keras.Model
+    collator: Callable
+    eval_features: dict[str, datasets.Dataset]
+    eval_orders: dict[str, np.ndarray | None]
+    eval_batches: dict[str, tf.data.Dataset]
+    train_features: datasets.Dataset | None = None
+    max_steps: int = 0
+
+
+def check_supported(config: TrainingConfig) -> None:
+    """Refuse what only the PyTorch path does, instead of silently ignoring it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(
+            "--framework tensorflow trains on one process: run it with python, not a multi-process launch"
+        )
+    for flag in ("checkpointing_steps", "resume_from_checkpoint", "push_to_hub"):
+        if getattr(config, flag):
+            raise ValueError(f"--{flag} is not supported with --framework tensorflow")
+    if config.report_to not in ("auto", "none"):
+        raise ValueError("--report_to is not supported with --framework tensorflow (it logs to no tracker)")
+
+
+def model_folder(name_or_path: str) -> str:
+    """A local folder for KerasHub, which reads the Hugging Face files itself: Hub ids are downloaded first."""
+    path = resolve_model(name_or_path)
+    return path if Path(path).is_dir() else snapshot_download(path)
+
+
+def setup(config: TrainingConfig) -> KerasRun:
+    """Load and process as the PyTorch path does; build (or load) the Keras model and its `tf.data` batches.
+
+    A `--model` folder written by this path (holding `model.keras`) is loaded with its trained head; any other is a
+    Hugging Face BERT folder that gets a new head.
+    """
+    check_supported(config)
+    choice = TASKS[config.task]
+    task = choice.task
+    config.max_seq_length = config.max_seq_length or task.default_max_seq_length
+    keras.utils.set_random_seed(config.seed)
+    model_dir = model_folder(config.model)
+    raw = load_raw(config, choice.loader, task)
+    if config.eval_split not in raw:
+        raise ValueError(f"--eval_split {config.eval_split!r} is not in the data (splits: {list(raw)})")
+    label_names = task.label_names(raw["train"].features)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if (Path(model_dir) / keras_models.MODEL_FILE).is_file():
+        model, trained_task, trained_labels = keras_models.load(Path(model_dir))
+        if (trained_task, trained_labels) != (task.name, label_names):
+            raise ValueError(
+                f"{model_dir} was trained for {trained_task} with labels {trained_labels}, "
+                f"not {task.name} with {label_names}"
+            )
+    else:
+        model = keras_models.build_model(task.name, model_dir, label_names)
+
+    eval_splits = [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
+    eval_features = {split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits}
+    collator = task.collator(tokenizer, 8 if tf.config.list_physical_devices("GPU") else None)
+    eval_orders = {
+        split: longest_first(feature_lengths(features)) if config.group_by_length else None
+        for split, features in eval_features.items()
+    }
+    eval_batches = {
+        split: to_tf_dataset(features, collator, config.per_device_eval_batch_size, order=eval_orders[split])
+        for split, features in eval_features.items()
+    }
+    run = KerasRun(
+        config, task, raw, label_names, tokenizer, model, collator, eval_features, eval_orders, eval_batches
+    )
+    if not config.do_train:
+        return run
+
+    run.train_features = task.prepare(raw["train"], tokenizer, config, True)
+    batches_per_epoch = math.ceil(len(run.train_features) / config.per_device_train_batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
+    run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    keras_models.compile_for_training(
+        model,
+        task.name,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=int(config.warmup_ratio * run.max_steps),
+        total_steps=run.max_steps,
+        accumulation_steps=config.gradient_accumulation_steps,
+    )
+    return run
+
+
+def epoch_batches(run: KerasRun, epoch: int) -> tf.data.Dataset:
+    """One epoch of training batches: the PyTorch path's batches of that epoch (see `training_order`)."""
+    config = run.config
+    order = training_order(
+        run.train_features, config.per_device_train_batch_size, config.seed, epoch, config.group_by_length
+    )
+    label_outputs = keras_models.HEADS[run.task.name].label_outputs
+    return to_tf_dataset(
+        run.train_features, run.collator, config.per_device_train_batch_size, label_outputs, order
+    )
+
+
+def train_loop(run: KerasRun) -> None:
+    """`fit` one epoch at a time, scoring the evaluation split between epochs as the PyTorch loop does.
+
+    A fractional last epoch stops after `max_steps` updates, like the PyTorch loop. One difference: with gradient
+    accumulation, Keras carries an epoch's incomplete accumulation into the next epoch, where Accelerate applies it
+    at the epoch's end.
+    """
+    config = run.config
+    batches_left = run.max_steps * config.gradient_accumulation_steps
+    last_epoch = math.ceil(config.num_train_epochs) - 1
+    for epoch in range(last_epoch + 1):
+        batches = epoch_batches(run, epoch)
+        count = min(len(batches), batches_left)
+        history = run.model.fit(
+            batches.take(count),
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,  # the batches come in the order `training_order` drew
+            callbacks=[keras.callbacks.TerminateOnNaN()],
+        )
+        loss = history.history["loss"][-1]
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss} in epoch {epoch}: stopping")
+        batches_left -= count
+        if epoch < last_epoch:
+            print(f"epoch {epoch}: " + _metrics_line(evaluate(run, config.eval_split)))
+
+
+def predict(
+    model: keras.Model, batches: tf.data.Dataset, output_names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Outputs for every feature in order, padded to one length like `train.predict`'s.
+
+    Batch by batch because `Model.predict` cannot stack batches padded to different lengths.
+    """
+    gathered: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
+    for inputs in batches:
+        outputs = model.predict_on_batch(inputs)
+        for name in output_names:
+            gathered[name].append(np.asarray(outputs[name], dtype=np.float32))
+    return {name: _concatenate_padded(arrays) for name, arrays in gathered.items()}
+
+
+def evaluate(run: KerasRun, split: str) -> dict[str, Any]:
+    """Score one split with the task's `score` and write `<split>_results.json` and its predictions."""
+    config = run.config
+    started = time.perf_counter()
+    outputs = predict(run.model, run.eval_batches[split], run.task.output_names)
+    if run.eval_orders[split] is not None:
+        outputs = {name: restore_order(values, run.eval_orders[split]) for name, values in outputs.items()}
+    scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, config)
+    metrics = {
+        **scored.metrics,
+        "num_examples": len(run.raw[split]),
+        "runtime_s": round(time.perf_counter() - started, 2),
+    }
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    name = "eval" if split == config.eval_split else split
+    (output_dir / f"{name}_results.json").write_text(json.dumps(metrics, indent=2))
+    scored.write_predictions(output_dir, name)
+    return metrics
+
+
+def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
+    """The whole job, as `train.train` does it: set up, train, score every evaluated split, save."""
+    run = setup(config)
+    started = time.perf_counter()
+    if run.train_features is not None:
+        train_loop(run)
+    train_runtime = time.perf_counter() - started
+    results = {config.eval_split: evaluate(run, config.eval_split)}
+    print(f"{config.eval_split}: " + _metrics_line(results[config.eval_split]))
+    if run.task.calibrate is not None:
+        run.task.calibrate(config, results[config.eval_split])
+    for split in run.eval_features:
+        if split != config.eval_split:
+            results[split] = evaluate(run, split)
+            print(f"{split}: " + _metrics_line(results[split]))
+
+    output_dir = Path(config.output_dir)
+    if run.train_features is not None:
+        keras_models.save(run.model, output_dir, run.task.name, run.label_names)
+        run.tokenizer.save_pretrained(output_dir)
+    (output_dir / "training_args.json").write_text(
+        json.dumps({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}, indent=2)
+    )
+    return results

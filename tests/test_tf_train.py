@@ -1,0 +1,136 @@
+"""`train.py --framework tensorflow` end to end on the samples with a tiny random BERT: the PyTorch path's metrics
+and files, a `.keras` model that reloads, and a PyTorch path that never loads TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
+
+import train
+from conftest import REPO_ROOT, SAMPLES
+from processing import keras_models
+
+DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
+
+
+def flags(task: str, model: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--framework", "tensorflow",
+        "--task", task,
+        "--data_dir", str(DATA[task]),
+        "--model", str(model),
+        "--output_dir", str(output_dir),
+        "--max_seq_length", "64",
+        "--per_device_train_batch_size", "4",
+        "--per_device_eval_batch_size", "3",
+        "--learning_rate", "1e-3",
+        "--num_train_epochs", "1",
+        "--report_to", "none",
+        *extra,
+    ]  # fmt: skip
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def without_timing(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "runtime_s"}
+
+
+def test_text_classification_writes_the_pytorch_paths_files_and_a_keras_model(tiny_model_dir, tmp_path):
+    assert train.main(flags("imdb", tiny_model_dir, tmp_path)) == 0
+
+    results = read_json(tmp_path / "eval_results.json")
+    assert set(results) == {"accuracy", "f1", "num_examples", "runtime_s"}
+    assert results["num_examples"] == 3
+    assert read_json(tmp_path / "test_results.json")["num_examples"] == 16
+    lines = (tmp_path / "test_predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 16 and json.loads(lines[0])["label"] in ("neg", "pos")
+    arguments = read_json(tmp_path / "training_args.json")
+    assert arguments["framework"] == "tensorflow" and arguments["train_runtime_s"] > 0
+    assert read_json(tmp_path / "label_names.json") == {
+        "task": "text-classification",
+        "label_names": ["neg", "pos"],
+    }
+    assert (tmp_path / "model.keras").is_file() and (tmp_path / "tokenizer.json").is_file()
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_token_classification_scores_every_word_and_the_saved_model_scores_the_same(tiny_model_dir, tmp_path):
+    trained = tmp_path / "trained"
+    assert train.main(flags("wnut17", tiny_model_dir, trained, "--num_train_epochs", "2")) == 0
+
+    results = read_json(trained / "eval_results.json")
+    assert {"precision", "recall", "f1", "per_type", "num_examples", "runtime_s"} <= set(results)
+    assert results["num_examples"] == 6
+    predictions = [json.loads(line) for line in (trained / "eval_predictions.jsonl").read_text().splitlines()]
+    assert all(len(p["predicted"]) == len(p["tokens"]) for p in predictions)
+    assert read_json(trained / "label_names.json")["label_names"][9] == "B-person"
+
+    # Evaluating the saved folder reproduces the final model's figures and predictions exactly.
+    reloaded = tmp_path / "reloaded"
+    assert train.main(flags("wnut17", trained, reloaded, "--do_train", "false")) == 0
+    for name in ("eval_results.json", "test_results.json"):
+        assert without_timing(read_json(reloaded / name)) == without_timing(read_json(trained / name))
+    for name in ("eval_predictions.jsonl", "test_predictions.jsonl"):
+        assert (reloaded / name).read_text() == (trained / name).read_text()
+
+
+def test_question_answering_writes_the_official_prediction_files(tiny_model_dir, tmp_path):
+    argv = flags("squad_v2", tiny_model_dir, tmp_path, "--max_seq_length", "128", "--doc_stride", "32")
+    assert train.main(argv) == 0
+
+    results = read_json(tmp_path / "eval_results.json")
+    for key in ("exact", "f1", "total", "HasAns_f1", "NoAns_f1", "best_f1", "best_f1_thresh"):
+        assert key in results
+    assert results["total"] == results["num_examples"] == 14
+    predictions = read_json(tmp_path / "predictions.json")
+    null_odds = read_json(tmp_path / "null_odds.json")
+    assert len(predictions) == len(null_odds) == 14
+    assert all(isinstance(text, str) for text in predictions.values())
+    assert all(np.isfinite(odds) for odds in null_odds.values())
+    model, task, label_names = keras_models.load(tmp_path)
+    assert (task, label_names) == ("question-answering", None)
+    assert set(model.output) == {"start_logits", "end_logits"}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--checkpointing_steps", "2"],
+            "--checkpointing_steps is not supported with --framework tensorflow",
+        ),
+        (["--report_to", "tensorboard"], "--report_to is not supported"),
+    ],
+)
+def test_what_only_the_pytorch_path_does_is_one_clear_error(extra, message, tiny_model_dir, tmp_path, capsys):
+    assert train.main(flags("imdb", tiny_model_dir, tmp_path, *extra)) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_the_pytorch_path_never_imports_tensorflow(tiny_model_dir, tmp_path):
+    """So it keeps working where the tf extra is not installed."""
+    argv = [
+        "--task", "imdb", "--data_dir", str(SAMPLES / "imdb"), "--model", str(tiny_model_dir),
+        "--output_dir", str(tmp_path), "--do_train", "false", "--max_eval_samples", "3", "--report_to", "none",
+    ]  # fmt: skip
+    script = (
+        "import sys, train\n"
+        f"assert train.main({argv!r}) == 0\n"
+        "loaded = sorted(m for m in ('tensorflow', 'keras', 'keras_hub') if m in sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
