@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, HfArgumentParser, get_scheduler
 
 import loaders
+from processing import analysis
 from processing.batching import EpochLengthGroupedSampler, feature_lengths, longest_first, restore_order
 from processing.hub import push_output_dir, write_model_card
 from processing.models import resolve_model
@@ -506,6 +507,9 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
             run.tokenizer.save_pretrained(output_dir)
         run_args = {**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}
         (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
+        for split in run.eval_features:
+            name = "eval" if split == config.eval_split else split
+            analysis.write_analysis(output_dir, name, run.task.name, run.raw[split], run.label_names)
         if run.train_dataloader is not None:
             write_model_card(
                 output_dir, run_args, results, config.task, run.task.pipeline_tag, config.model, None,

@@ -50,6 +50,11 @@ UPLOAD_PATTERNS = (
     "*predictions.jsonl",
     "*null_odds.json",
     "training_args.json",
+    "*.png",
+    "*_analysis.json",
+    "*_confusion_matrix.json",
+    "*_entity_confusions.*",
+    "*_qa_breakdown.json",
 )
 WEIGHTS_PATTERN = "*.safetensors"
 # TensorBoard event files, which Accelerate's tracker writes under <output_dir>/<run name>/.
@@ -374,10 +379,21 @@ def _card_body(
     per_type = {split: metrics["per_type"] for split, metrics in results.items() if "per_type" in metrics}
     if per_type:
         lines += ["", "Per entity type:", "", *_per_type_table(per_type)]
+    lines += _figures(output_dir)
     threshold = config.get("null_score_diff_threshold", 0.0)
     usage = USAGE[pipeline_tag].format(model=model_ref, threshold=_format(threshold))
     lines += ["", "## How to use", "", usage, ""]
     return "\n".join(lines)
+
+
+def _figures(output_dir: Path) -> list[str]:
+    """The error-analysis pictures `processing.analysis` wrote for each split, listed in `<split>_analysis.json`."""
+    lines: list[str] = []
+    for index in sorted(output_dir.glob("*_analysis.json")):
+        for entry in json.loads(index.read_text()):
+            if entry["file"].endswith(".png"):
+                lines += ["", f"![{entry['caption']}]({entry['file']})", "", f"*{entry['caption']}*"]
+    return lines
 
 
 def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]], pipeline_tag: str) -> str:

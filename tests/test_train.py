@@ -72,6 +72,8 @@ def test_text_classification_run_writes_a_model_pipeline_can_use(tiny_model_dir,
 
     card = (tmp_path / "README.md").read_text()
     assert "pipeline_tag: text-classification" in card and "accuracy" in card
+    assert (tmp_path / "test_confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "(test_confusion_matrix.png)" in card  # the card embeds the error analysis
 
     classifier = pipeline("text-classification", model=str(tmp_path))
     assert classifier("a great film")[0]["label"] in ("neg", "pos")
