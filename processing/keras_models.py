@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read as TensorFlow loads: 
 
 import keras
 import keras_hub
+import tensorflow as tf
 
 from .token_classification import IGNORE_INDEX
 
@@ -59,10 +60,16 @@ def load_backbone(model_dir: str) -> tuple[keras_hub.models.BertBackbone, dict[s
         problems.append(f"layer_norm_eps {config['layer_norm_eps']} (KerasHub uses 1e-12)")
     if config.get("position_embedding_type", "absolute") != "absolute":
         problems.append(f"position_embedding_type {config['position_embedding_type']!r}")
+    dropout = config.get("hidden_dropout_prob", 0.1)
+    if config.get("attention_probs_dropout_prob", 0.1) != dropout:
+        problems.append("attention and hidden dropout rates that differ (KerasHub has one rate for both)")
     if problems:
         raise ValueError(f"{model_dir} cannot be trained with TensorFlow: unsupported {', '.join(problems)}")
 
-    backbone = keras_hub.models.BertBackbone.from_preset(model_dir)
+    # KerasHub's converter reads neither setting from config.json: its defaults are BERT-base's.
+    backbone = keras_hub.models.BertBackbone.from_preset(
+        model_dir, dropout=dropout, num_segments=config.get("type_vocab_size", 2)
+    )
     if activation == "gelu":
         for layer in backbone.transformer_layers:
             # `activation` goes into the layer's saved config; the built Dense layer holds the one that runs.
@@ -172,6 +179,20 @@ class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.learning_rate * keras.ops.where(step < self.warmup_steps, warmup, decay)
 
 
+class DenseGradientAdamW(keras.optimizers.AdamW):
+    """AdamW on dense gradients, as PyTorch's AdamW gets them from a (non-sparse) embedding.
+
+    On the TensorFlow backend an embedding's gradient is a `tf.IndexedSlices` with one row per token occurrence, and
+    Keras's Adam squares those rows before duplicates are summed: the second moment of a row used n times in a batch
+    is underestimated up to n-fold, so it moves up to sqrt(n) times too far. [CLS], [SEP], [PAD], every position and
+    the segment embeddings repeat in every batch. Summing duplicates first (densifying) gives PyTorch's update.
+    """
+
+    def apply(self, grads, trainable_variables=None):
+        dense = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return super().apply(dense, trainable_variables)
+
+
 def compile_for_training(
     model: keras.Model,
     task_name: str,
@@ -182,7 +203,7 @@ def compile_for_training(
     accumulation_steps: int = 1,
 ) -> None:
     """AdamW as in the PyTorch path: PyTorch's epsilon, no decay on biases and LayerNorm weights, linear schedule."""
-    optimizer = keras.optimizers.AdamW(
+    optimizer = DenseGradientAdamW(
         learning_rate=LinearWarmupDecay(learning_rate, warmup_steps, total_steps, accumulation_steps),
         weight_decay=weight_decay,
         epsilon=1e-8,

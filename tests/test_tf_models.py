@@ -10,6 +10,7 @@ pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra:
 
 import keras
 import keras_hub
+import tensorflow as tf
 import torch
 from transformers import AutoTokenizer, BertForSequenceClassification, BertModel, get_scheduler
 
@@ -112,6 +113,31 @@ def test_learning_rates_are_the_pytorch_paths_update_by_update(accumulation):
     # Keras applies update k on its (k + 1) * accumulation - 1-th batch, counting from 0.
     actual = [float(schedule((update + 1) * accumulation - 1)) for update in range(total)]
     np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-12)
+
+
+def test_an_embedding_row_used_several_times_in_a_batch_moves_as_in_pytorch():
+    """Keras's Adam on TensorFlow's sparse embedding gradients moves such a row sqrt(n) times too far."""
+    start = np.ones((3, 2), np.float32)
+    tokens = np.array([[0, 0, 0, 0, 1]])  # row 0 four times, row 1 once, row 2 never
+    weights = np.array([1.0, 2.0], np.float32)
+
+    torch_embedding = torch.nn.Embedding(3, 2)
+    torch_embedding.weight.data = torch.tensor(start)
+    torch_optimizer = torch.optim.AdamW(torch_embedding.parameters(), lr=0.1, weight_decay=0.0)
+    embedding = keras.layers.Embedding(3, 2, embeddings_initializer=keras.initializers.Constant(start))
+    embedding.build((None, 5))
+    optimizer = keras_models.DenseGradientAdamW(learning_rate=0.1, weight_decay=0.0, epsilon=1e-8)
+    for _ in range(2):
+        torch_optimizer.zero_grad()
+        (torch_embedding(torch.tensor(tokens)) * torch.tensor(weights)).sum().backward()
+        torch_optimizer.step()
+        with tf.GradientTape() as tape:
+            loss = keras.ops.sum(embedding(tokens) * weights)
+        optimizer.apply(tape.gradient(loss, embedding.trainable_variables), embedding.trainable_variables)
+
+    np.testing.assert_allclose(
+        embedding.embeddings.numpy(), torch_embedding.weight.detach().numpy(), atol=1e-5
+    )
 
 
 def test_weight_decay_spares_exactly_the_parameters_pytorch_spares(tiny_model_dir):

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from accelerate.state import AcceleratorState, GradientState
+from transformers import BertModel
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
 
 import train
-from conftest import REPO_ROOT, SAMPLES
-from processing import keras_models
+from conftest import REPO_ROOT, SAMPLES, build_tiny_tokenizer, tiny_bert_config
+from processing import keras_models, keras_training
 
 DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
 
@@ -43,6 +46,67 @@ def read_json(path: Path) -> dict:
 
 def without_timing(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "runtime_s"}
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """`train.setup` makes an Accelerator, whose process-wide singletons must not leak into the next test."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def test_an_epoch_of_training_moves_the_weights_exactly_as_the_pytorch_path(tmp_path, fresh_accelerate_state):
+    """Same weights, batches, loss, learning rates and AdamW: the two loops end with the same model.
+
+    Dropout is off (its random masks differ) and Adam's epsilon negligible: Keras adds it to the square root of the
+    uncorrected second moment, PyTorch to the bias-corrected one, a gap that only tiny gradients feel.
+    """
+    model_dir = tmp_path / "no_dropout"
+    tokenizer = build_tiny_tokenizer(model_dir)
+    torch.manual_seed(0)
+    config = tiny_bert_config(len(tokenizer), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    BertModel(config).save_pretrained(model_dir)
+    argv = [*flags("wnut17", model_dir, tmp_path / "out"), "--warmup_ratio", "0.2", "--weight_decay", "0.1"]
+    torch_run = train.setup(train.parse_args([*argv, "--framework", "pytorch"]))
+    keras_run = keras_training.setup(train.parse_args(argv))
+    head = torch_run.model.classifier
+    keras_head = keras_run.model.get_layer("classifier")
+    keras_head.set_weights([head.weight.detach().numpy().T, head.bias.detach().numpy()])
+    for group in torch_run.optimizer.param_groups:
+        group["eps"] = 1e-15
+    keras_run.model.optimizer.epsilon = 1e-15
+
+    bert = torch_run.model.bert
+
+    def weights() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(PyTorch, Keras) values of a few weights, in Keras's layout."""
+        layer = keras_run.model.get_layer("transformer_layer_1")
+        return {
+            "classifier": (head.weight.detach().numpy().T, keras_head.kernel.numpy()),
+            "word embeddings": (
+                bert.embeddings.word_embeddings.weight.detach().numpy(),
+                keras_run.model.get_layer("token_embedding").embeddings.numpy(),
+            ),
+            "position embeddings": (
+                bert.embeddings.position_embeddings.weight.detach().numpy(),
+                keras_run.model.get_layer("position_embedding").position_embeddings.numpy(),
+            ),
+            "feed-forward": (
+                bert.encoder.layer[1].intermediate.dense.weight.detach().numpy().T,
+                layer._feedforward_intermediate_dense.kernel.numpy(),
+            ),
+        }
+
+    before = {name: pytorch.copy() for name, (pytorch, _) in weights().items()}
+    assert train.train_loop(torch_run)
+    keras_training.train_loop(keras_run)
+
+    for name, (pytorch, keras) in weights().items():
+        assert np.abs(pytorch - before[name]).max() > 1e-4, f"{name} did not train"
+        np.testing.assert_allclose(keras, pytorch, rtol=0, atol=1e-6, err_msg=name)
 
 
 def test_text_classification_writes_the_pytorch_paths_files_and_a_keras_model(tiny_model_dir, tmp_path):
