@@ -195,10 +195,10 @@ def predict(
         for name in output_names:
             values = accelerator.pad_across_processes(outputs[name], dim=1, pad_index=-1e4)
             gathered[name].append(accelerator.gather_for_metrics(values).float().cpu().numpy())
-    return {name: _concatenate_padded(arrays) for name, arrays in gathered.items()}
+    return {name: concatenate_padded(arrays) for name, arrays in gathered.items()}
 
 
-def _concatenate_padded(arrays: list[np.ndarray], fill: float = -1e4) -> np.ndarray:
+def concatenate_padded(arrays: list[np.ndarray], fill: float = -1e4) -> np.ndarray:
     """Batches are padded to their own longest member; stack them at the longest overall."""
     if arrays[0].ndim == 1:
         return np.concatenate(arrays)
@@ -461,7 +461,7 @@ def train_loop(run: Run) -> bool:
                     break
             if epoch < last_epoch:
                 metrics = evaluate(run, config.eval_split)
-                accelerator.print(f"epoch {epoch}: " + _metrics_line(metrics))
+                accelerator.print(f"epoch {epoch}: " + metrics_line(metrics))
                 accelerator.log(_scalars(metrics), step=completed_steps)
             if config.checkpointing_steps == "epoch":
                 state = {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}
@@ -487,14 +487,14 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
         return {}
     train_runtime = time.perf_counter() - started
     results = {config.eval_split: evaluate(run, config.eval_split)}
-    accelerator.print(f"{config.eval_split}: " + _metrics_line(results[config.eval_split]))
+    accelerator.print(f"{config.eval_split}: " + metrics_line(results[config.eval_split]))
     accelerator.log(_scalars(results[config.eval_split]), step=run.max_steps)
     if run.task.calibrate is not None:
         run.task.calibrate(config, results[config.eval_split])
     for split in run.eval_features:
         if split != config.eval_split:
             results[split] = evaluate(run, split)
-            accelerator.print(f"{split}: " + _metrics_line(results[split]))
+            accelerator.print(f"{split}: " + metrics_line(results[split]))
 
     accelerator.wait_for_everyone()
     # Every process takes part: under FSDP or DeepSpeed the full weights are gathered from the shards.
@@ -524,9 +524,20 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
 
 def evaluate(run: Run, split: str) -> dict[str, Any]:
     """Score one split and, on the main process, write `<split>_results.json` and its predictions."""
-    config = run.config
     started = time.perf_counter()
     outputs = predict(run.model, run.eval_dataloaders[split], run.accelerator, run.task.output_names)
+    return score_split(run, split, outputs, started, write=run.accelerator.is_main_process)
+
+
+def score_split(
+    run: Any, split: str, outputs: dict[str, np.ndarray], started: float, write: bool
+) -> dict[str, Any]:
+    """The task's scoring of model outputs (in evaluation-batch order) and the files, for either framework's run.
+
+    `run` is a `Run` or a `processing.keras_training.KerasRun`: both carry config, task, raw splits, features,
+    label names and evaluation orders.
+    """
+    config = run.config
     if run.eval_orders[split] is not None:
         outputs = {name: restore_order(values, run.eval_orders[split]) for name, values in outputs.items()}
     scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, config)
@@ -535,7 +546,7 @@ def evaluate(run: Run, split: str) -> dict[str, Any]:
         "num_examples": len(run.raw[split]),
         "runtime_s": round(time.perf_counter() - started, 2),
     }
-    if run.accelerator.is_main_process:
+    if write:
         output_dir = Path(config.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         name = "eval" if split == config.eval_split else split
@@ -548,7 +559,7 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {f"eval/{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-def _metrics_line(metrics: dict[str, Any]) -> str:
+def metrics_line(metrics: dict[str, Any]) -> str:
     return " ".join(
         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
         for k, v in metrics.items()

@@ -30,9 +30,9 @@ import tensorflow as tf
 from huggingface_hub import snapshot_download
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from train import TrainingConfig, _concatenate_padded, _metrics_line, load_raw
+from train import TrainingConfig, concatenate_padded, load_raw, metrics_line, score_split
 
-from .batching import feature_lengths, longest_first, restore_order
+from .batching import feature_lengths, longest_first
 from .models import resolve_model
 from .registry import TASKS
 from .tasks import Task
@@ -173,7 +173,7 @@ def train_loop(run: KerasRun) -> None:
             raise FloatingPointError(f"loss is {loss} in epoch {epoch}: stopping")
         batches_left -= count
         if epoch < last_epoch:
-            print(f"epoch {epoch}: " + _metrics_line(evaluate(run, config.eval_split)))
+            print(f"epoch {epoch}: " + metrics_line(evaluate(run, config.eval_split)))
 
 
 def predict(
@@ -188,28 +188,14 @@ def predict(
         outputs = model.predict_on_batch(inputs)
         for name in output_names:
             gathered[name].append(np.asarray(outputs[name], dtype=np.float32))
-    return {name: _concatenate_padded(arrays) for name, arrays in gathered.items()}
+    return {name: concatenate_padded(arrays) for name, arrays in gathered.items()}
 
 
 def evaluate(run: KerasRun, split: str) -> dict[str, Any]:
     """Score one split with the task's `score` and write `<split>_results.json` and its predictions."""
-    config = run.config
     started = time.perf_counter()
     outputs = predict(run.model, run.eval_batches[split], run.task.output_names)
-    if run.eval_orders[split] is not None:
-        outputs = {name: restore_order(values, run.eval_orders[split]) for name, values in outputs.items()}
-    scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, config)
-    metrics = {
-        **scored.metrics,
-        "num_examples": len(run.raw[split]),
-        "runtime_s": round(time.perf_counter() - started, 2),
-    }
-    output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    name = "eval" if split == config.eval_split else split
-    (output_dir / f"{name}_results.json").write_text(json.dumps(metrics, indent=2))
-    scored.write_predictions(output_dir, name)
-    return metrics
+    return score_split(run, split, outputs, started, write=True)
 
 
 def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
@@ -220,13 +206,13 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
         train_loop(run)
     train_runtime = time.perf_counter() - started
     results = {config.eval_split: evaluate(run, config.eval_split)}
-    print(f"{config.eval_split}: " + _metrics_line(results[config.eval_split]))
+    print(f"{config.eval_split}: " + metrics_line(results[config.eval_split]))
     if run.task.calibrate is not None:
         run.task.calibrate(config, results[config.eval_split])
     for split in run.eval_features:
         if split != config.eval_split:
             results[split] = evaluate(run, split)
-            print(f"{split}: " + _metrics_line(results[split]))
+            print(f"{split}: " + metrics_line(results[split]))
 
     output_dir = Path(config.output_dir)
     if run.train_features is not None:
