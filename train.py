@@ -48,7 +48,7 @@ STATE_FILE = "trainer_state.json"
 class TrainingConfig:
     """Every flag of `train.py`; also readable from a YAML or JSON file given as the only argument."""
 
-    task: str = field(metadata={"help": f"What to train: {', '.join(TASKS)}.", "choices": list(TASKS)})
+    task: str = field(metadata={"help": f"What to train: {', '.join(TASKS)}."})
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder (or archive) in the task's raw format."}
     )
@@ -148,6 +148,8 @@ class TrainingConfig:
     debug: bool = field(default=False, metadata={"help": "Show Python tracebacks for errors in the input."})
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown --task {self.task!r}; expected one of: {', '.join(TASKS)}")
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id user/name")
         if self.output_dir is None:

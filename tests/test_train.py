@@ -185,6 +185,7 @@ def test_evaluation_under_two_processes_gives_exactly_the_metrics_of_one(tiny_mo
     [
         (["--task", "imdb", "--data_dir", "no/such/folder"], "does not exist"),
         (["--task", "wnut17", "--data_dir", str(SAMPLES / "imdb")], "has no train file"),
+        (["--task", "sentiment", "--data_dir", str(SAMPLES / "imdb")], "unknown --task 'sentiment'"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(argv, message, tmp_path, capsys):
