@@ -92,6 +92,10 @@ class TrainingConfig:
             "help": "Batch examples of similar length (training: shuffled mega-batches; evaluation: sorted)."
         },
     )
+    preprocessing_num_workers: int | None = field(
+        default=None,
+        metadata={"help": "Processes for tokenizing with Dataset.map (helps on large data sets)."},
+    )
     label_all_tokens: bool = field(
         default=False,
         metadata={"help": "Token classification: label every sub-token, not only a word's first."},

@@ -36,6 +36,7 @@ def prepare(
         fn_kwargs={"tokenizer": tokenizer, "max_seq_length": config.max_seq_length},
         remove_columns=dataset.column_names,
         desc="Tokenizing",
+        num_proc=getattr(config, "preprocessing_num_workers", None),
     )
 
 

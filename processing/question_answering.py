@@ -375,6 +375,7 @@ def prepare(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, t
         },
         remove_columns=dataset.column_names,
         desc="Cutting contexts into windows",
+        num_proc=getattr(config, "preprocessing_num_workers", None),
     )
 
 

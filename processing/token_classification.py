@@ -83,6 +83,7 @@ def prepare(
         },
         remove_columns=dataset.column_names,
         desc="Tokenizing and aligning labels",
+        num_proc=getattr(config, "preprocessing_num_workers", None),
     )
     return features.remove_columns("word_ids") if training else features
 
