@@ -21,29 +21,13 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 OUTPUT = Path("outputs") / "demo"
 
 RUNS = {
-    "imdb": [
-        "--data_dir",
-        str(SAMPLES / "imdb"),
-        "--max_seq_length",
-        "128",
-        "--num_train_epochs",
-        "4",
-        "--learning_rate",
-        "1e-4",
-        "--per_device_train_batch_size",
-        "8",
-    ],
-    "wnut17": [
-        "--data_dir",
-        str(SAMPLES / "wnut17"),
-        "--num_train_epochs",
-        "6",
-        "--learning_rate",
-        "2e-4",
-        "--per_device_train_batch_size",
-        "4",
-    ],
-}
+    "imdb": ["--data_dir", str(SAMPLES / "imdb"), "--max_seq_length", "128", "--num_train_epochs", "4",
+             "--learning_rate", "1e-4", "--per_device_train_batch_size", "8"],
+    "wnut17": ["--data_dir", str(SAMPLES / "wnut17"), "--num_train_epochs", "8", "--learning_rate", "5e-4",
+               "--per_device_train_batch_size", "4"],
+    "squad_v2": ["--data_dir", str(SAMPLES / "squad"), "--max_seq_length", "192", "--doc_stride", "64",
+                 "--num_train_epochs", "2", "--learning_rate", "2e-4", "--per_device_train_batch_size", "8"],
+}  # fmt: skip
 EXAMPLES = {
     "imdb": (
         "text-classification",
@@ -56,6 +40,20 @@ EXAMPLES = {
         [
             "Just got my new iphone from the apple store in denver",
             "watching stranger things on netflix with @maria",
+        ],
+    ),
+    "squad_v2": (
+        "extractive-question-answering",
+        {"handle_impossible_answer": True},
+        [
+            {
+                "question": "Where does the lake lie?",
+                "context": "The lake lies in a valley north of the old mill town.",
+            },
+            {
+                "question": "Who built the bridge?",
+                "context": "The lake lies in a valley north of the old mill town.",
+            },
         ],
     ),
 }
