@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,10 @@ import numpy as np
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
-from .tasks import Scored, Task
+from .tasks import Scored, Task, load_labelled_model
 
 
 def tokenize_texts(
@@ -88,16 +88,6 @@ def score(
     return Scored(metrics=metrics, write_predictions=write_predictions)
 
 
-def load_model(name_or_path: str, label_names: list[str] | None) -> PreTrainedModel:
-    names = list(label_names or [])
-    return AutoModelForSequenceClassification.from_pretrained(
-        name_or_path,
-        num_labels=len(names),
-        id2label=dict(enumerate(names)),
-        label2id={name: i for i, name in enumerate(names)},
-    )
-
-
 TASK = Task(
     name="text-classification",
     pipeline_tag="text-classification",
@@ -105,7 +95,7 @@ TASK = Task(
     group_column=None,
     label_column="label",
     label_names=lambda features: list(features["label"].names),
-    load_model=load_model,
+    load_model=partial(load_labelled_model, AutoModelForSequenceClassification),
     prepare=prepare,
     collator=lambda tokenizer, multiple: DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple),
     output_names=("logits",),

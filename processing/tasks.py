@@ -64,3 +64,16 @@ def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels
     accepted = set(inspect.signature(model.forward).parameters)
     label_columns = {"labels", "start_positions", "end_positions"}
     return [c for c in features.column_names if c in accepted and (with_labels or c not in label_columns)]
+
+
+def load_labelled_model(
+    auto_class: type, name_or_path: str, label_names: list[str] | None
+) -> PreTrainedModel:
+    """A classification head sized for the data's labels, with readable `id2label`/`label2id` in its config."""
+    names = list(label_names or [])
+    return auto_class.from_pretrained(
+        name_or_path,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
+    )

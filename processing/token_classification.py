@@ -7,6 +7,7 @@ prediction and counts as `O`, so a long document cannot inflate the score by hid
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,10 @@ from seqeval.metrics import classification_report
 from transformers import (
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
-from .tasks import Scored, Task
+from .tasks import Scored, Task, load_labelled_model
 
 IGNORE_INDEX = -100
 """Label id that PyTorch's cross-entropy (and the Keras loss with `ignore_class`) skips."""
@@ -155,16 +155,6 @@ def score(
     return Scored(metrics=metrics, write_predictions=write_predictions)
 
 
-def load_model(name_or_path: str, label_names: list[str] | None) -> PreTrainedModel:
-    names = list(label_names or [])
-    return AutoModelForTokenClassification.from_pretrained(
-        name_or_path,
-        num_labels=len(names),
-        id2label=dict(enumerate(names)),
-        label2id={name: i for i, name in enumerate(names)},
-    )
-
-
 TASK = Task(
     name="token-classification",
     pipeline_tag="token-classification",
@@ -172,7 +162,7 @@ TASK = Task(
     group_column=None,
     label_column=None,
     label_names=lambda features: list(features["ner_tags"].feature.names),
-    load_model=load_model,
+    load_model=partial(load_labelled_model, AutoModelForTokenClassification),
     prepare=prepare,
     collator=lambda tokenizer, multiple: DataCollatorForTokenClassification(
         tokenizer, pad_to_multiple_of=multiple
