@@ -35,10 +35,12 @@ from pathlib import Path
 
 from _bench import (
     AnonymousMemoryPeak,
+    classic_imdb_dataset,
     current_rss_mb,
     ensure_repo_on_path,
     folder_size_mb,
     peak_rss_mb,
+    phase_times,
     quiet_libraries,
     result_line,
     run_child,
@@ -130,10 +132,7 @@ def run_ours(source: str, n: int, max_seq_length: int, tokenizer, work_dir: Path
     iterated = time.perf_counter()
     assert seen == n, (seen, n)
     return {
-        "read_s": loaded - started,
-        "tokenize_s": tokenized - loaded,
-        "iterate_s": iterated - tokenized,
-        "wall_s": iterated - started,
+        **phase_times(started, loaded, tokenized, iterated),
         "disk_mb": folder_size_mb(cache_dir),
     }
 
@@ -151,21 +150,7 @@ def read_imdb_split(split_dir: Path) -> tuple[list[str], list[int]]:
 
 
 def run_classic(source: str, n: int, max_seq_length: int, tokenizer, work_dir: Path) -> dict:
-    import torch
     from torch.utils.data import DataLoader
-
-    class IMDbDataset(torch.utils.data.Dataset):
-        def __init__(self, encodings, labels):
-            self.encodings = encodings
-            self.labels = labels
-
-        def __getitem__(self, idx):
-            item = {key: torch.tensor(val[idx]) for key, val in self.encodings.items()}
-            item["labels"] = torch.tensor(self.labels[idx])
-            return item
-
-        def __len__(self):
-            return len(self.labels)
 
     started = time.perf_counter()
     folder = Path(source)
@@ -175,16 +160,13 @@ def run_classic(source: str, n: int, max_seq_length: int, tokenizer, work_dir: P
     texts, labels = repeat_list(texts, n), repeat_list(labels, n)
     loaded = time.perf_counter()
     encodings = tokenizer(texts, truncation=True, padding=True, max_length=max_seq_length)
-    dataset = IMDbDataset(encodings, labels)
+    dataset = classic_imdb_dataset(encodings, labels)
     tokenized = time.perf_counter()
     seen = sum(len(batch) for batch in DataLoader(dataset, batch_size=LOADER_BATCH_SIZE, collate_fn=list))
     iterated = time.perf_counter()
     assert seen == n, (seen, n)
     return {
-        "read_s": loaded - started,
-        "tokenize_s": tokenized - loaded,
-        "iterate_s": iterated - tokenized,
-        "wall_s": iterated - started,
+        **phase_times(started, loaded, tokenized, iterated),
         "padded_to": len(encodings["input_ids"][0]),
     }
 

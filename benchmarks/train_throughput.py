@@ -39,7 +39,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _bench import ensure_repo_on_path, quiet_libraries, result_line, run_child, write_result
+from _bench import (
+    classic_imdb_dataset,
+    ensure_repo_on_path,
+    quiet_libraries,
+    result_line,
+    run_child,
+    write_result,
+)
 
 PATHS = ("ours", "classic", "trainer")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -171,19 +178,6 @@ def run_classic(args: argparse.Namespace, work_dir: str) -> dict:
 
     from processing.models import resolve_model
 
-    class IMDbDataset(torch.utils.data.Dataset):
-        def __init__(self, encodings, labels):
-            self.encodings = encodings
-            self.labels = labels
-
-        def __getitem__(self, idx):
-            item = {key: torch.tensor(val[idx]) for key, val in self.encodings.items()}
-            item["labels"] = torch.tensor(self.labels[idx])
-            return item
-
-        def __len__(self):
-            return len(self.labels)
-
     reviews = training_reviews(args, work_dir)[:]  # a dict of Python lists
     texts, labels = reviews["text"], reviews["label"]
     model_path = resolve_model(args.model)
@@ -192,7 +186,7 @@ def run_classic(args: argparse.Namespace, work_dir: str) -> dict:
     set_seed(args.seed)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
     loader = DataLoader(
-        IMDbDataset(encodings, labels),
+        classic_imdb_dataset(encodings, labels),
         batch_size=args.batch_size,
         shuffle=True,
         generator=torch.Generator().manual_seed(args.seed),
