@@ -14,7 +14,7 @@ from typing import NamedTuple
 import datasets
 
 from .errors import DataFormatError
-from .files import SPLIT_NAME_HINTS, read_text, split_from_name
+from .files import order_splits, read_text, split_from_name, warn_not_taken
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -40,6 +40,11 @@ WNUT17_FILES = {
     datasets.Split.VALIDATION: "emerging.dev.conll",
     datasets.Split.TEST: "emerging.test.annotated",
 }
+DATA_EXTENSIONS = frozenset({".conll", ".txt", ".tsv", ".iob", ".iob2", ".bio"})
+NOT_TAKEN_RULE = (
+    "split files are W-NUT's file names or files ending in "
+    f"{'/'.join(sorted(DATA_EXTENSIONS))} named by a word train, dev, valid, validation or test"
+)
 
 
 @dataclass
@@ -48,8 +53,8 @@ class ConllConfig(datasets.BuilderConfig):
 
     `delimiter`: what separates token and tag (W-NUT uses a TAB; "whitespace" or None splits on any run of
     whitespace; through `load_dataset` pass "whitespace", as `datasets` ignores config values of None).
-    `file_names`: split -> file name looked up in `data_dir`; other files are matched by train/dev/valid/test in
-    their names.
+    `file_names`: split -> file name looked up in `data_dir`; when none is there, files are matched by a whole word
+    train, dev/valid/validation or test in their names (see `find_split_files`).
     `download_url`: base URL the `file_names` are fetched from when no local data is given.
     """
 
@@ -98,6 +103,8 @@ class Conll(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         files = self._local_files()
+        if self.config.data_dir and not self.config.data_files:
+            warn_not_taken(logger, Path(self.config.data_dir), files, NOT_TAKEN_RULE)
         if not files:
             if not self.config.file_names:
                 raise ValueError("a CoNLL data set needs data_dir or data_files (there is no public default)")
@@ -139,6 +146,8 @@ class Document(NamedTuple):
 
 
 def read_conll(path: str | Path, delimiter: str | None = "\t") -> Iterator[Document]:
+    """Documents in file order; a file without any (empty, or only separators) is an error, not an empty split."""
+    documents = 0
     tokens: list[str] = []
     tags: list[str] = []
     first_line = 0
@@ -146,6 +155,7 @@ def read_conll(path: str | Path, delimiter: str | None = "\t") -> Iterator[Docum
     for number, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             if tokens:
+                documents += 1
                 yield Document(tokens, tags, first_line, after_whitespace_line)
                 tokens, tags = [], []
             after_whitespace_line = line != ""
@@ -160,6 +170,8 @@ def read_conll(path: str | Path, delimiter: str | None = "\t") -> Iterator[Docum
         tags.append(parts[1].strip())
     if tokens:
         yield Document(tokens, tags, first_line, after_whitespace_line)
+    elif not documents:
+        raise DataFormatError(path, "holds no documents (it is empty or holds only blank separator lines)")
 
 
 def collect_labels(paths: list[str], delimiter: str | None = "\t") -> list[str]:
@@ -176,18 +188,26 @@ def collect_labels(paths: list[str], delimiter: str | None = "\t") -> list[str]:
 
 
 def find_split_files(data_dir: Path, file_names: dict[str, str]) -> dict[str, list[str]]:
-    """The known file names (W-NUT's) when any is present, else every file whose name says train, dev/valid or test."""
+    """The config's known file names (W-NUT's) when any is present, else the files named as a split.
+
+    A file is named as a split by its exact W-NUT name (`emerging.test.annotated`) or by a whole word train,
+    dev/valid/validation or test in a name ending in a CoNLL extension (`my-train.conll`, `wnut17train.conll`:
+    words are runs of letters or of digits), so `train.conll.orig` or `notes_latest.txt` are never read.
+    """
     if not data_dir.is_dir():
         raise DataFormatError(data_dir, "is not a folder (expected a folder of CoNLL files)")
     found = {
         split: [str(data_dir / name)] for split, name in file_names.items() if (data_dir / name).is_file()
     }
     if not found:
-        for path in sorted(p for p in data_dir.iterdir() if p.is_file() and p.suffix.lower() != ".md"):
-            split = split_from_name(path.name)
+        exact = {name: split for split, name in WNUT17_FILES.items()}
+        for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
+            split = exact.get(path.name) or split_from_name(path, DATA_EXTENSIONS)
             if split is not None:
                 found.setdefault(split, []).append(str(path))
     if datasets.Split.TRAIN not in found:
-        expected = file_names.get(datasets.Split.TRAIN, "a file with 'train' in its name")
+        expected = file_names.get(
+            datasets.Split.TRAIN, f"a {'/'.join(sorted(DATA_EXTENSIONS))} file named train"
+        )
         raise DataFormatError(data_dir, f"has no train file (expected {expected})")
-    return {split: found[split] for split in SPLIT_NAME_HINTS if split in found}
+    return order_splits(found)

@@ -1,7 +1,8 @@
 """SQuAD-format JSON (v1.1 and v2.0) with the Hub `squad_v2` schema; unanswerable questions are kept.
 
 Answers whose `answer_start` is off by a character or two (a known quirk of SQuAD-style files) are repaired and
-counted; an answer that is not found near its offset is an error naming the question id.
+counted; an answer that is not found near its offset, a field of the wrong type, or answers that contradict
+`is_impossible` are errors naming the question id.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 import datasets
 
 from .errors import DataFormatError
-from .files import SPLIT_NAME_HINTS, read_text, split_from_name
+from .files import order_splits, read_text, split_from_name, warn_not_taken
 
 logger = datasets.logging.get_logger(__name__)
 
+DATA_EXTENSIONS = frozenset({".json"})
+NOT_TAKEN_RULE = "split files are .json files named by a word train, dev, valid, validation or test"
 SQUAD_V2_URLS = {
     datasets.Split.TRAIN: "https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v2.0.json",
     datasets.Split.VALIDATION: "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v2.0.json",
@@ -63,6 +66,7 @@ class Squad(datasets.GeneratorBasedBuilder):
             files = {split: list(paths) for split, paths in self.config.data_files.items()}
         elif self.config.data_dir:
             files = find_split_files(Path(self.config.data_dir))
+            warn_not_taken(logger, Path(self.config.data_dir), files, NOT_TAKEN_RULE)
         else:
             files = {split: [path] for split, path in dl_manager.download(self.config.download_urls).items()}
         return [
@@ -89,34 +93,45 @@ def read_squad(
     """Yield (example, how many of its answer offsets were repaired) for every question, answerable or not.
 
     `seen_ids` (question id -> file) carries the ids already read from other files of the same split.
+    Every field is type-checked: a value of the wrong type (`"is_impossible": "false"`, a numeric title) would
+    otherwise change or drop answers without a word. A file without questions is an error, never an empty split.
     """
-    try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, f"is not valid JSON ({err.msg})", f"line {err.lineno}") from None
+    data = _read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise DataFormatError(path, 'is not SQuAD-shaped: expected an object with a "data" list of articles')
     seen_ids = {} if seen_ids is None else seen_ids
+    questions = 0
     for article_index, article in enumerate(data["data"]):
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
         if not isinstance(paragraphs, list):
             raise DataFormatError(
                 path, 'is not SQuAD-shaped: expected a "paragraphs" list', f"article {article_index}"
             )
-        title = str(article.get("title", ""))
-        for paragraph in paragraphs:
+        title = article.get("title", "")
+        if not isinstance(title, str):
+            raise DataFormatError(
+                path, f'"title" must be a string, got {_shown(title)}', f"article {article_index}"
+            )
+        for paragraph_index, paragraph in enumerate(paragraphs):
             context = paragraph.get("context") if isinstance(paragraph, dict) else None
             if not isinstance(context, str) or not isinstance(paragraph.get("qas"), list):
                 raise DataFormatError(
                     path,
-                    'is not SQuAD-shaped: expected paragraphs with "context" and "qas"',
+                    'is not SQuAD-shaped: expected paragraphs with "context" and "qas", a string and a list '
+                    f"(paragraph {paragraph_index} has {_paragraph_fields(paragraph)})",
                     f"article {title!r}",
                 )
             for qa in paragraph["qas"]:
                 qid = qa.get("id") if isinstance(qa, dict) else None
-                if not isinstance(qid, str) or not isinstance(qa.get("question"), str):
+                if not isinstance(qid, str):
                     raise DataFormatError(
                         path, 'expected questions with string "id" and "question"', f"article {title!r}"
+                    )
+                if not isinstance(qa.get("question"), str):
+                    raise DataFormatError(
+                        path,
+                        f'"question" must be a string, got {_shown(qa.get("question"))}',
+                        f"question {qid}",
                     )
                 if qid in seen_ids:
                     elsewhere = "" if seen_ids[qid] == str(path) else f"; first in {seen_ids[qid]}"
@@ -132,18 +147,52 @@ def read_squad(
                     "question": qa["question"],
                     "answers": answers,
                 }
+                questions += 1
                 yield example, repaired
+    if not questions:
+        raise DataFormatError(path, 'holds no questions (its "data" list is empty or its articles have none)')
+
+
+def _read_json(path: str | Path) -> Any:
+    """The parsed file; invalid JSON names its line, and nesting too deep for the parser is one line too."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, f"is not valid JSON ({err.msg})", f"line {err.lineno}") from None
+    except RecursionError:
+        raise DataFormatError(
+            path, "is nested too deeply to read as JSON (SQuAD nests articles > paragraphs > qas > answers)"
+        ) from None
+
+
+def _shown(value: Any) -> str:
+    """A value as it appears in JSON, cut short: `"false"` (a string) is then visibly not `false`."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _paragraph_fields(paragraph: Any) -> str:
+    if not isinstance(paragraph, dict):
+        return f"the value {_shown(paragraph)}"
+    return ", ".join(
+        f'"{key}": {_shown(paragraph[key])}' if key in paragraph else f'no "{key}"'
+        for key in ("context", "qas")
+    )
 
 
 def _answers(
     path: str | Path, qid: str, context: str, qa: dict[str, Any], max_offset_repair: int
 ) -> tuple[dict[str, list], int]:
+    """The answers, checked against `is_impossible`: a question is unanswerable only when it says so.
+
+    SQuAD v1.1 has no `is_impossible`, so there every question must list answers; where the flag and the list
+    disagree, neither is taken over the other (which one is wrong cannot be told from the file).
+    """
+    raw_answers = _raw_answers(path, qid, qa)
     texts: list[str] = []
     starts: list[int] = []
     repaired = 0
-    raw_answers = [] if qa.get("is_impossible") else qa.get("answers", [])
-    if not isinstance(raw_answers, list):
-        raise DataFormatError(path, '"answers" must be a list', f"question {qid}")
     for answer in raw_answers:
         text, start = (
             (answer.get("text"), answer.get("answer_start")) if isinstance(answer, dict) else (None, None)
@@ -151,6 +200,10 @@ def _answers(
         if not isinstance(text, str) or not isinstance(start, int) or isinstance(start, bool):
             raise DataFormatError(
                 path, 'expected answers with string "text" and integer "answer_start"', f"question {qid}"
+            )
+        if not text.strip():
+            raise DataFormatError(
+                path, f"answer text {text!r} is empty (at answer_start {start})", f"question {qid}"
             )
         if not 0 <= start < len(context):
             raise DataFormatError(
@@ -172,6 +225,36 @@ def _answers(
     return {"text": texts, "answer_start": starts}, repaired
 
 
+def _raw_answers(path: str | Path, qid: str, qa: dict[str, Any]) -> list:
+    """The `answers` list once it agrees with `is_impossible` (absent in v1.1, where every question is answerable)."""
+    where = f"question {qid}"
+    impossible = qa.get("is_impossible")
+    if "is_impossible" in qa and not isinstance(impossible, bool):
+        raise DataFormatError(path, f'"is_impossible" must be true or false, got {_shown(impossible)}', where)
+    if "answers" not in qa:
+        if impossible:
+            return []
+        raise DataFormatError(
+            path, 'has no "answers" list (an unanswerable question says "is_impossible": true)', where
+        )
+    raw_answers = qa["answers"]
+    if not isinstance(raw_answers, list):
+        raise DataFormatError(path, '"answers" must be a list', where)
+    if impossible and raw_answers:
+        raise DataFormatError(
+            path,
+            f'"is_impossible" is true but it lists {len(raw_answers)} answers '
+            '(an unanswerable question has "answers": [])',
+            where,
+        )
+    if not impossible and not raw_answers:
+        flag = '"is_impossible" is false' if "is_impossible" in qa else 'it has no "is_impossible": true'
+        raise DataFormatError(
+            path, f'"answers" is empty but {flag} (an answerable question lists its answers)', where
+        )
+    return raw_answers
+
+
 def _locate(context: str, text: str, start: int, max_shift: int) -> int | None:
     """The nearest offset to `start` where `text` really is, preferring no shift, then -1, +1, -2, +2."""
     for shift in sorted(range(-max_shift, max_shift + 1), key=lambda s: (abs(s), s)):
@@ -182,14 +265,22 @@ def _locate(context: str, text: str, start: int, max_shift: int) -> int | None:
 
 
 def find_split_files(data_dir: Path) -> dict[str, list[str]]:
-    """Every JSON file in `data_dir` whose name says train, dev/valid or test (SQuAD's own names match)."""
+    """Every `.json` file in `data_dir` whose name holds the word train, dev/valid/validation or test.
+
+    Words are runs of letters or of digits, so SQuAD's own `train-v2.0.json` and `dev-v2.0.json` match, while
+    `latest.json` or a backup `train-v2.0.json.bak` do not.
+    """
     if not data_dir.is_dir():
         raise DataFormatError(data_dir, "is not a folder (expected a folder of SQuAD JSON files)")
     found: dict[str, list[str]] = {}
-    for path in sorted(data_dir.glob("*.json")):
-        split = split_from_name(path.name)
+    for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
+        split = split_from_name(path, DATA_EXTENSIONS)
         if split is not None:
             found.setdefault(split, []).append(str(path))
     if not found:
-        raise DataFormatError(data_dir, "has no SQuAD JSON file with train, dev or test in its name")
-    return {split: found[split] for split in SPLIT_NAME_HINTS if split in found}
+        raise DataFormatError(
+            data_dir,
+            "has no SQuAD JSON file with train, dev or test in its name "
+            "(a whole word of a .json file's name, as in train-v2.0.json)",
+        )
+    return order_splits(found)

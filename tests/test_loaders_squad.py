@@ -190,11 +190,17 @@ def test_question_counts_equal_questions_in_the_file(tmp_path):
     assert len(set(ds["id"])) == ds.num_rows
 
 
-def test_is_impossible_wins_over_listed_answers(tmp_path):
+def test_is_impossible_with_listed_answers_is_an_error(tmp_path):
+    # Which of the two is wrong cannot be told from the file, so neither silently wins.
     data = squad_v2()
     data["data"][0]["paragraphs"][0]["qas"][1]["answers"] = [{"text": "London", "answer_start": 32}]
-    ds = load_file(tmp_path, write_json(tmp_path / "dev.json", data))
-    assert ds["answers"][1] == {"text": [], "answer_start": []}
+    path = write_json(tmp_path / "dev.json", data)
+    with pytest.raises(DataFormatError) as err:
+        load_file(tmp_path, path)
+    assert str(err.value) == (
+        f'{path}, question q2: "is_impossible" is true but it lists 1 answers '
+        '(an unanswerable question has "answers": [])'
+    )
 
 
 def test_windows_line_endings_and_bom(tmp_path):
