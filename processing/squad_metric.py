@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .outputs import write_text
+
 __all__ = [
     "SquadInputError",
     "compute_exact",
@@ -315,7 +317,8 @@ def evaluate_examples(
 
 
 def _read_json(path: str, source: str) -> Any:
-    """Parse a JSON file (a UTF-8 BOM is allowed); unreadable or invalid files become a SquadInputError."""
+    """Parse a JSON file (a UTF-8 BOM is allowed); unreadable, invalid or too deeply nested files become a
+    SquadInputError, so a hostile file gets one line rather than a RecursionError traceback."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except OSError as exc:
@@ -324,6 +327,8 @@ def _read_json(path: str, source: str) -> Any:
         raise SquadInputError(source, "is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise SquadInputError(source, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except RecursionError:
+        raise SquadInputError(source, "is nested too deeply to read as JSON") from None
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -356,13 +361,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI `squad-eval`: print (or write with --out-file) the official figures; bad input exits 2 with one line."""
+    """CLI `squad-eval`: print (or write with --out-file) the official figures; bad input exits 2 with one line.
+
+    The out file is written whole or not at all (a killed run leaves no truncated figures for a later step).
+    """
     args = sys.argv[1:] if argv is None else argv
     parser = _build_parser()
     if not args:
         parser.print_help()
         return 1
     opts = parser.parse_args(args)
+    if opts.out_file and Path(opts.out_file).is_dir():
+        return _fail(opts.out_file, "is a directory (expected a file to write the figures to)")
     files = {"dataset": opts.data_file, "predictions": opts.pred_file, "na_probs": opts.na_prob_file}
     try:
         data_json = _read_json(opts.data_file, "dataset")
@@ -374,13 +384,21 @@ def main(argv: list[str] | None = None) -> int:
         na_probs = _read_json(opts.na_prob_file, "na_probs") if opts.na_prob_file else None
         out_eval = evaluate(data_json["data"], preds, na_probs, opts.na_prob_thresh)
     except SquadInputError as exc:
-        print(f"squad-eval: error: {files[exc.source]}: {exc.problem}", file=sys.stderr)
-        return 2
-    if opts.out_file:
-        Path(opts.out_file).write_text(json.dumps(out_eval), encoding="utf-8")
-    else:
+        return _fail(files[exc.source], exc.problem)
+    if not opts.out_file:
         print(json.dumps(out_eval, indent=2))
+        return 0
+    try:
+        write_text(opts.out_file, json.dumps(out_eval))
+    except OSError as exc:
+        return _fail(opts.out_file, f"cannot be written ({exc.strerror or exc})")
     return 0
+
+
+def _fail(path: str, problem: str) -> int:
+    """The CLI's one line for bad input, naming the file; exit status 2 as argparse uses for usage errors."""
+    print(f"squad-eval: error: {path}: {problem}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
