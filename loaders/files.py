@@ -38,7 +38,7 @@ SPLIT_WORDS = {
 _IGNORED_SHOWN = 20
 
 
-def name_words(file_name: str) -> set[str]:
+def _name_words(file_name: str) -> set[str]:
     """Runs of letters and runs of digits: `wnut17train.conll` -> {wnut, 17, train, conll}.
 
     Whole words, not substrings, name a split, so `latest`, `contest` or `attestation` never mean `test`.
@@ -55,7 +55,7 @@ def split_from_name(path: str | Path, data_extensions: Collection[str]) -> str |
     path = Path(path)
     if path.suffix.lower() not in data_extensions:
         return None
-    words = name_words(path.name)
+    words = _name_words(path.name)
     splits = [split for split, names in SPLIT_WORDS.items() if words.intersection(names)]
     if len(splits) > 1:
         raise DataFormatError(
@@ -69,7 +69,7 @@ def order_splits(found: dict[str, list[str]]) -> dict[str, list[str]]:
     return {split: found[split] for split in SPLIT_WORDS if split in found}
 
 
-def not_taken(data_dir: Path, found: dict[str, list[str]]) -> list[str]:
+def _not_taken(data_dir: Path, found: dict[str, list[str]]) -> list[str]:
     """Names of the entries in `data_dir` that no split reads (folders end in `/`), sorted."""
     taken = {Path(path).name for paths in found.values() for path in paths}
     return sorted(
@@ -79,7 +79,7 @@ def not_taken(data_dir: Path, found: dict[str, list[str]]) -> list[str]:
     )
 
 
-def describe_ignored(ignored: list[str]) -> str:
+def _describe_ignored(ignored: list[str]) -> str:
     """A short list for a log line: the first names and how many more, so a huge folder stays one line."""
     shown = ", ".join(ignored[:_IGNORED_SHOWN])
     more = len(ignored) - _IGNORED_SHOWN
@@ -88,6 +88,6 @@ def describe_ignored(ignored: list[str]) -> str:
 
 def warn_not_taken(logger: logging.Logger, data_dir: Path, found: dict[str, list[str]], rule: str) -> None:
     """One warning listing what in `data_dir` is not read, so a misnamed split file is never dropped unseen."""
-    ignored = not_taken(data_dir, found)
+    ignored = _not_taken(data_dir, found)
     if ignored:
-        logger.warning(f"{data_dir}: not read: {describe_ignored(ignored)} ({rule})")
+        logger.warning(f"{data_dir}: not read: {_describe_ignored(ignored)} ({rule})")

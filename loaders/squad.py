@@ -100,6 +100,7 @@ def read_squad(
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise DataFormatError(path, 'is not SQuAD-shaped: expected an object with a "data" list of articles')
     seen_ids = {} if seen_ids is None else seen_ids
+    version_1 = str(data.get("version", "")).lstrip("v").startswith("1.")
     questions = 0
     for article_index, article in enumerate(data["data"]):
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
@@ -139,7 +140,7 @@ def read_squad(
                         path, f"appears twice (question ids must be unique{elsewhere})", f"question {qid}"
                     )
                 seen_ids[qid] = str(path)
-                answers, repaired = _answers(path, qid, context, qa, max_offset_repair)
+                answers, repaired = _answers(path, qid, context, qa, max_offset_repair, version_1)
                 example = {
                     "id": qid,
                     "title": title,
@@ -182,14 +183,11 @@ def _paragraph_fields(paragraph: Any) -> str:
 
 
 def _answers(
-    path: str | Path, qid: str, context: str, qa: dict[str, Any], max_offset_repair: int
+    path: str | Path, qid: str, context: str, qa: dict[str, Any], max_offset_repair: int, version_1: bool
 ) -> tuple[dict[str, list], int]:
-    """The answers, checked against `is_impossible`: a question is unanswerable only when it says so.
-
-    SQuAD v1.1 has no `is_impossible`, so there every question must list answers; where the flag and the list
-    disagree, neither is taken over the other (which one is wrong cannot be told from the file).
-    """
-    raw_answers = _raw_answers(path, qid, qa)
+    """The answers, checked against `is_impossible`: where the flag and the list disagree, neither is taken over
+    the other (which one is wrong cannot be told from the file)."""
+    raw_answers = _raw_answers(path, qid, qa, version_1)
     texts: list[str] = []
     starts: list[int] = []
     repaired = 0
@@ -225,8 +223,13 @@ def _answers(
     return {"text": texts, "answer_start": starts}, repaired
 
 
-def _raw_answers(path: str | Path, qid: str, qa: dict[str, Any]) -> list:
-    """The `answers` list once it agrees with `is_impossible` (absent in v1.1, where every question is answerable)."""
+def _raw_answers(path: str | Path, qid: str, qa: dict[str, Any], version_1: bool) -> list:
+    """The `answers` list once it agrees with `is_impossible` and the file's SQuAD version.
+
+    v2.0 marks an unanswerable question with `"is_impossible": true` or, as the official scorer and the Hub's
+    `squad_v2` read it, an empty `answers` list; v1.1 has no unanswerable questions, so every question lists answers.
+    A question without an `answers` key is unanswerable only when it says so.
+    """
     where = f"question {qid}"
     impossible = qa.get("is_impossible")
     if "is_impossible" in qa and not isinstance(impossible, bool):
@@ -247,10 +250,15 @@ def _raw_answers(path: str | Path, qid: str, qa: dict[str, Any]) -> list:
             '(an unanswerable question has "answers": [])',
             where,
         )
-    if not impossible and not raw_answers:
-        flag = '"is_impossible" is false' if "is_impossible" in qa else 'it has no "is_impossible": true'
+    if not raw_answers and impossible is False:
         raise DataFormatError(
-            path, f'"answers" is empty but {flag} (an answerable question lists its answers)', where
+            path,
+            '"answers" is empty but "is_impossible" is false (an answerable question lists its answers)',
+            where,
+        )
+    if not raw_answers and version_1:
+        raise DataFormatError(
+            path, '"answers" is empty, but a SQuAD 1.1 file has no unanswerable questions', where
         )
     return raw_answers
 

@@ -173,9 +173,27 @@ def test_squad_v1_1_question_without_answers_is_an_error(tmp_path):
     )
     path = write(tmp_path / "dev-v1.1.json", v11)
     err = load_error(tmp_path, "squad_v2", data_files={"validation": str(path)})
+    assert (
+        str(err)
+        == f'{path}, question b: "answers" is empty, but a SQuAD 1.1 file has no unanswerable questions'
+    )
+
+
+def test_squad_v2_empty_answers_without_the_flag_are_unanswerable(tmp_path):
+    # The official v2.0 scorer and the Hub's squad_v2 read an empty list as "no answer".
+    path = squad_file(tmp_path / "dev.json", _drop("is_impossible", 1))
+    ds = load(tmp_path, "squad_v2", data_files={"validation": str(path)})["validation"]
+    assert ds["answers"] == [{"text": ["Paris"], "answer_start": [0]}, {"text": [], "answer_start": []}]
+
+
+def test_squad_v2_question_without_answers_key_or_flag(tmp_path):
+    def change(qas, _article):
+        del qas[1]["answers"], qas[1]["is_impossible"]
+
+    path = squad_file(tmp_path / "dev.json", change)
+    err = load_error(tmp_path, "squad_v2", data_files={"validation": str(path)})
     assert str(err) == (
-        f'{path}, question b: "answers" is empty but it has no "is_impossible": true '
-        "(an answerable question lists its answers)"
+        f'{path}, question q2: has no "answers" list (an unanswerable question says "is_impossible": true)'
     )
 
 
@@ -305,6 +323,19 @@ def test_squad_backups_and_notes_are_not_data_and_are_listed(tmp_path, caplog):
     assert {split: d["id"] for split, d in ds.items()} == {"train": ["q1", "q2"], "validation": ["q1", "q2"]}
     assert [w.split(" (")[0] for w in _not_read_warnings(caplog, "loaders.squad")] == [
         f"{root.resolve()}: not read: dev-v2.0.json.bak, dev-v2.0.json.orig, notes_latest.json"
+    ]
+
+
+def test_many_files_not_read_stay_one_short_warning(tmp_path, caplog):
+    root = tmp_path / "squad"
+    squad_file(root / "train-v2.0.json")
+    for n in range(25):
+        write(root / f"note{n:02d}.txt", "not data")
+    with caplog.at_level(logging.WARNING, logger="loaders"):
+        load(tmp_path, "squad_v2", data_dir=root)
+    shown = ", ".join(f"note{n:02d}.txt" for n in range(20))
+    assert [w.split(" (")[0] for w in _not_read_warnings(caplog, "loaders.squad")] == [
+        f"{root.resolve()}: not read: {shown} and 5 more"
     ]
 
 
