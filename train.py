@@ -61,6 +61,13 @@ class TrainingConfig:
             "help": "Hub id or local path; the default is embedded in the installed package (no download)."
         },
     )
+    use_safetensors: bool = field(
+        default=True,
+        metadata={
+            "help": "Load --model's weights from safetensors only; false also accepts pickle files "
+            "(pytorch_model.bin), which can run code when loaded: only for models you trust."
+        },
+    )
     output_dir: str | None = field(
         default=None, metadata={"help": "Where to save (default: outputs/<task>)."}
     )
@@ -288,7 +295,7 @@ def setup(config: TrainingConfig) -> Run:
         raise ValueError(f"--eval_split {config.eval_split!r} is not in the data (splits: {list(raw)})")
     label_names = task.label_names(raw["train"].features)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = task.load_model(model_path, label_names)
+    model = task.load_model(model_path, label_names, use_safetensors=config.use_safetensors)
     eval_splits = [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
     with accelerator.main_process_first():
         eval_features = {split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits}
