@@ -33,7 +33,7 @@ from transformers import AutoTokenizer, HfArgumentParser, get_scheduler
 import loaders
 from processing import analysis
 from processing.batching import EpochLengthGroupedSampler, feature_lengths, longest_first, restore_order
-from processing.hub import push_output_dir, write_model_card
+from processing.hub import push_output_dir, shareable_args, write_model_card
 from processing.models import resolve_model, save_tokenizer
 from processing.registry import TASKS
 from processing.tasks import Task, model_inputs
@@ -519,7 +519,7 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
                 output_dir, state_dict=state_dict, safe_serialization=True
             )
             save_tokenizer(run.tokenizer, output_dir)
-        run_args = {**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}
+        run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
         (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
         for split in run.eval_features:
             name = "eval" if split == config.eval_split else split
