@@ -149,8 +149,9 @@ def model_card(
     `config` is training_args.json's content and `results` maps split names to the `<split>_results.json` metrics;
     `task_name` is train.py's `--task` (it names the raw format). `dataset_name` is a Hub dataset id when the data
     came from the Hub; otherwise the card names the local data. `model_id` (the Hub repository, else the output
-    folder's name) goes in the usage snippet. No absolute local path reaches the card (see `shareable_args`). The license is `license`, else the base model card's when it is on disk (the embedded default model),
-    else apache-2.0.
+    folder's name) goes in the usage snippet. No absolute local path reaches the card (see `shareable_args`).
+    The license is `license`, else the base model card's when it is on disk (the embedded default model), else
+    apache-2.0.
     """
     if pipeline_tag not in HEADLINE_METRICS:
         raise ValueError(

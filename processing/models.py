@@ -62,8 +62,8 @@ def verify_embedded_weights(folder: Path) -> None:
     """Refuse the package's weights unless they are byte for byte the Hub checkpoint's.
 
     The package's author is not the model's, and a new release could ship anything under the same name: the pin in
-    pyproject.toml fixes the release, this check fixes the bytes. Hashing the 91 MB file takes about 0.1 s, small next
-    to loading the model, so it is done on every use rather than trusting a cached marker that whoever could
+    pyproject.toml fixes the release, this check fixes the bytes. Hashing the 91 MB file takes about 0.1 s, small
+    next to loading the model, so it is done on every use rather than trusting a cached marker that whoever could
     replace the weights could also write.
     """
     weights = folder / EMBEDDED_WEIGHTS
@@ -76,7 +76,8 @@ def verify_embedded_weights(folder: Path) -> None:
     if digest != EMBEDDED_WEIGHTS_SHA256:
         raise UntrustedWeightsError(
             f"{weights} has sha256 {digest}, not that of the genuine {EMBEDDED_MODEL_IDS[0]} weights "
-            f"({EMBEDDED_WEIGHTS_SHA256}): reinstall {EMBEDDED_PACKAGE} or pass --model a folder or Hub id you trust"
+            f"({EMBEDDED_WEIGHTS_SHA256}): reinstall {EMBEDDED_PACKAGE} "
+            "or pass --model a folder or Hub id you trust"
         )
 
 
