@@ -33,8 +33,8 @@ from transformers import AutoTokenizer, HfArgumentParser, get_scheduler
 import loaders
 from processing import analysis
 from processing.batching import EpochLengthGroupedSampler, feature_lengths, longest_first, restore_order
-from processing.hub import push_output_dir, write_model_card
-from processing.models import resolve_model
+from processing.hub import push_output_dir, shareable_args, write_model_card
+from processing.models import resolve_model, save_tokenizer
 from processing.registry import TASKS
 from processing.tasks import Task, model_inputs
 
@@ -59,6 +59,13 @@ class TrainingConfig:
         default="sentence-transformers/all-MiniLM-L6-v2",
         metadata={
             "help": "Hub id or local path; the default is embedded in the installed package (no download)."
+        },
+    )
+    use_safetensors: bool = field(
+        default=True,
+        metadata={
+            "help": "Load --model's weights from safetensors only; false also accepts pickle files "
+            "(pytorch_model.bin), which can run code when loaded: only for models you trust."
         },
     )
     output_dir: str | None = field(
@@ -288,7 +295,7 @@ def setup(config: TrainingConfig) -> Run:
         raise ValueError(f"--eval_split {config.eval_split!r} is not in the data (splits: {list(raw)})")
     label_names = task.label_names(raw["train"].features)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = task.load_model(model_path, label_names)
+    model = task.load_model(model_path, label_names, use_safetensors=config.use_safetensors)
     eval_splits = [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
     with accelerator.main_process_first():
         eval_features = {split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits}
@@ -511,8 +518,8 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
             accelerator.unwrap_model(run.model).save_pretrained(
                 output_dir, state_dict=state_dict, safe_serialization=True
             )
-            run.tokenizer.save_pretrained(output_dir)
-        run_args = {**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}
+            save_tokenizer(run.tokenizer, output_dir)
+        run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
         (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
         for split in run.eval_features:
             name = "eval" if split == config.eval_split else split

@@ -20,7 +20,7 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from transformers.modelcard import TASK_TAG_TO_NAME_MAPPING
 
-from .models import EMBEDDED_MODEL_IDS, resolve_model
+from .models import embedded_hub_id, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -148,16 +148,18 @@ def model_card(
 
     `config` is training_args.json's content and `results` maps split names to the `<split>_results.json` metrics;
     `task_name` is train.py's `--task` (it names the raw format). `dataset_name` is a Hub dataset id when the data
-    came from the Hub; otherwise the card names the local data. `model_id` (the Hub repository) goes in the usage
-    snippet. The license is `license`, else the base model card's when it is on disk (the embedded default model),
-    else apache-2.0.
+    came from the Hub; otherwise the card names the local data. `model_id` (the Hub repository, else the output
+    folder's name) goes in the usage snippet. No absolute local path reaches the card (see `shareable_args`).
+    The license is `license`, else the base model card's when it is on disk (the embedded default model), else
+    apache-2.0.
     """
     if pipeline_tag not in HEADLINE_METRICS:
         raise ValueError(
             f"no model card layout for task type {pipeline_tag!r}; expected one of {list(HEADLINE_METRICS)}"
         )
     output_dir = Path(output_dir)
-    name = model_id or output_dir.name
+    config = shareable_args(config)
+    name = model_id or output_dir.resolve().name
     hub_base_model = _hub_model_id(base_model)
     dataset_type, dataset_pretty_name = _dataset_names(config, task_name, dataset_name)
     task_title = TASK_TAG_TO_NAME_MAPPING[pipeline_tag]
@@ -195,10 +197,9 @@ def model_card(
         task_name=task_name,
         task_title=task_title,
         pipeline_tag=pipeline_tag,
-        base_model=base_model,
+        base_model=shareable_value(base_model),
         hub_base_model=hub_base_model,
         dataset_pretty_name=dataset_pretty_name,
-        model_ref=model_id or str(output_dir),
     )
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
@@ -301,11 +302,31 @@ def push_checkpoint(checkpoint_dir: Path, repo_id: str, api: HfApi | None = None
     )
 
 
+def shareable_args(args: dict[str, Any]) -> dict[str, Any]:
+    """A run's arguments as they may be published (`training_args.json`, the model card), with `shareable_value`
+    applied to each."""
+    return {key: shareable_value(value) for key, value in args.items()}
+
+
+def shareable_value(value: Any) -> Any:
+    """An absolute local path as something that says what it was without saying where it was on this machine.
+
+    The embedded model's folder becomes its Hub id; any other absolute path its last component (the folder or file
+    name, which the card also uses to name local data); relative paths and everything else are kept as given.
+    An absolute path shows user names and folder layouts, and `--push_to_hub` publishes it.
+    """
+    if not isinstance(value, str) or not Path(value).is_absolute():
+        return value
+    return embedded_hub_id(value) or Path(value).name
+
+
 def _hub_model_id(base_model: str) -> str | None:
-    """The Hub id to name as `base_model`: the embedded default under its Hub id; None for a local folder or anything
-    else that is not a repository id, whose origin is unknown (the Hub rejects a path there)."""
-    if base_model in EMBEDDED_MODEL_IDS:
-        return EMBEDDED_MODEL_IDS[0]
+    """The Hub id to name as `base_model`: the embedded default under its Hub id (given by id or by its installed
+    folder); None for another local folder or anything else that is not a repository id, whose origin is unknown
+    (the Hub rejects a path there)."""
+    hub_id = embedded_hub_id(base_model)
+    if hub_id:
+        return hub_id
     if Path(base_model).exists():
         return None
     try:
@@ -354,7 +375,6 @@ def _card_body(
     base_model: str,
     hub_base_model: str | None,
     dataset_pretty_name: str,
-    model_ref: str,
 ) -> str:
     base = (
         f"[{hub_base_model}](https://huggingface.co/{hub_base_model})"
@@ -381,7 +401,7 @@ def _card_body(
         lines += ["", "Per entity type:", "", *_per_type_table(per_type)]
     lines += _figures(output_dir)
     threshold = config.get("null_score_diff_threshold", 0.0)
-    usage = USAGE[pipeline_tag].format(model=model_ref, threshold=_format(threshold))
+    usage = USAGE[pipeline_tag].format(model=name, threshold=_format(threshold))
     lines += ["", "## How to use", "", usage, ""]
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from train import TrainingConfig, concatenate_padded, load_raw, metrics_line, score_split
 
 from .batching import feature_lengths, longest_first
+from .hub import shareable_args
 from .models import resolve_model
 from .registry import TASKS
 from .tasks import Task
@@ -218,7 +219,6 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
     if run.train_features is not None:
         keras_models.save(run.model, output_dir, run.task.name, run.label_names)
         run.tokenizer.save_pretrained(output_dir)
-    (output_dir / "training_args.json").write_text(
-        json.dumps({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)}, indent=2)
-    )
+    run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
+    (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
     return results

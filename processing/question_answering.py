@@ -23,6 +23,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from .models import load_pretrained
 from .squad_metric import evaluate_examples
 from .tasks import Scored, Task
 
@@ -428,7 +429,9 @@ TASK = Task(
     group_column="title",
     label_column=None,
     label_names=lambda features: None,
-    load_model=lambda name_or_path, label_names: AutoModelForQuestionAnswering.from_pretrained(name_or_path),
+    load_model=lambda name_or_path, label_names, use_safetensors=True: load_pretrained(
+        AutoModelForQuestionAnswering, name_or_path, use_safetensors=use_safetensors
+    ),
     prepare=prepare,
     collator=lambda tokenizer, multiple: DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple),
     output_names=("start_logits", "end_logits"),

@@ -16,6 +16,8 @@ import datasets
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .models import load_pretrained
+
 Prepare = Callable[[datasets.Dataset, PreTrainedTokenizerBase, Any, bool], datasets.Dataset]
 Score = Callable[[datasets.Dataset, datasets.Dataset, dict[str, np.ndarray], list[str] | None, Any], "Scored"]
 
@@ -34,7 +36,8 @@ class Task:
 
     `label_column` stratifies a held-out validation split; `group_column` keeps its groups whole (SQuAD articles).
     `label_names(features)` gives the class names read from the raw data (None for tasks without classes).
-    `load_model(name_or_path, label_names)` builds the model with readable `id2label`/`label2id`.
+    `load_model(name_or_path, label_names, use_safetensors=True)` builds the model with readable
+    `id2label`/`label2id`, from safetensors weights only unless `use_safetensors` is False.
     `prepare(raw_split, tokenizer, config, training)` maps raw examples to model features; evaluation features
     may keep bookkeeping columns (ids, offsets, word ids) that `model_inputs` leaves out of the batches.
     `collator(tokenizer, pad_to_multiple_of)` pads a batch to its longest member.
@@ -51,7 +54,7 @@ class Task:
     label_column: str | None
     group_column: str | None
     label_names: Callable[[datasets.Features], list[str] | None]
-    load_model: Callable[[str, list[str] | None], PreTrainedModel]
+    load_model: Callable[..., PreTrainedModel]
     prepare: Prepare
     collator: Callable[[PreTrainedTokenizerBase, int | None], Callable]
     output_names: tuple[str, ...]
@@ -67,12 +70,17 @@ def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels
 
 
 def load_labelled_model(
-    auto_class: type, name_or_path: str, label_names: list[str] | None
+    auto_class: type, name_or_path: str, label_names: list[str] | None, *, use_safetensors: bool = True
 ) -> PreTrainedModel:
-    """A classification head sized for the data's labels, with readable `id2label`/`label2id` in its config."""
+    """A classification head sized for the data's labels, with readable `id2label`/`label2id` in its config.
+
+    Weights are read from safetensors only unless `use_safetensors` is False (see `models.load_pretrained`).
+    """
     names = list(label_names or [])
-    return auto_class.from_pretrained(
+    return load_pretrained(
+        auto_class,
         name_or_path,
+        use_safetensors=use_safetensors,
         num_labels=len(names),
         id2label=dict(enumerate(names)),
         label2id={name: i for i, name in enumerate(names)},

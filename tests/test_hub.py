@@ -336,8 +336,10 @@ def test_qa_card_uses_the_registered_pipeline_and_the_tuned_threshold(saved_run)
 
 
 @pytest.mark.parametrize("saved_run", list(RUNS), indirect=True)
-def test_card_usage_code_runs_on_the_saved_model(saved_run):
-    """The card's Python snippet, run as written against the output folder, gives the task's kind of answer."""
+def test_card_usage_code_runs_on_the_saved_model(saved_run, monkeypatch):
+    """The card's Python snippet, run as written beside the output folder, gives the task's kind of answer."""
+    # Without a Hub id the snippet names the folder, not its absolute path.
+    monkeypatch.chdir(saved_run[0].parent)
     code = re.search(r"```python\n(.*?)```", card_for(saved_run).text, re.DOTALL).group(1)
     *statements, last = ast.parse(code).body
     namespace: dict[str, Any] = {}
@@ -364,7 +366,8 @@ def test_card_for_a_local_base_model_and_a_hub_dataset(saved_run, tmp_path):
     assert "base_model" not in metadata  # a path is not a Hub id
     assert metadata["datasets"] == ["someone/wnut17-raw"]
     assert {r.dataset_type for r in card.data.eval_results} == {"someone/wnut17-raw"}
-    assert f"`{base}` fine-tuned on someone/wnut17-raw" in card.text
+    assert "`my-base-model` fine-tuned on someone/wnut17-raw" in card.text  # its name, not where it lies
+    assert str(tmp_path) not in str(card)
     explicit = model_card(
         output_dir, config, results, "wnut17", pipeline_tag, str(base), None, license="cc-by-4.0"
     )
