@@ -20,6 +20,10 @@ Long inputs are handled as in evaluation, with the settings the model was traine
 contexts are cut into the same windows by `prepare_eval_features` and answered by `choose_spans`, at the tuned
 `null_score_diff_threshold`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
 document is cut into overlapping windows of whole words (see `word_windows`).
+
+`--batch_size` counts what one forward pass holds: texts, NER windows, or QA windows. A long QA context has many
+windows (a 256 KB context about 220 of 384 tokens), so they go through the model `batch_size` at a time and their
+logits are joined before the span search: memory is bounded by the batch size, not by the longest context.
 """
 
 from __future__ import annotations
@@ -90,8 +94,7 @@ def task_of(model: str) -> str:
 
 def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dict[str, Any]) -> Settings:
     """Flags first, then the run's `training_args.json`, then `train.py`'s defaults; without a training length,
-    the longest input the model takes. Batches hold 32 texts, NER windows or questions by default, on the GPU
-    when there is one."""
+    the longest input the model takes. Batches hold 32 texts or windows by default, on the GPU when there is one."""
     path = Path(model) / "training_args.json"
     trained = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     config = AutoConfig.from_pretrained(model)
@@ -298,22 +301,17 @@ def _answer(
     batch: list[dict[str, Any]],
     settings: Settings,
 ) -> Iterator[dict[str, Any]]:
-    """Answer a batch of questions: all their windows in one forward pass, then evaluation's span search."""
+    """Answer a batch of questions: their windows through the model, then evaluation's span search."""
     examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
     features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
-    inputs = tokenizer.pad(
-        {name: features[name] for name in tokenizer.model_input_names if name in features},
-        return_tensors="pt",
-    )
-    with torch.no_grad():
-        outputs = network(**inputs.to(settings.device))
+    start_logits, end_logits = _span_logits(network, tokenizer, features, settings)
     spans = choose_spans(
         Dataset.from_dict({"id": examples["id"]}),
         Dataset.from_dict(
             {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
         ),
-        outputs.start_logits.double().cpu().numpy(),
-        outputs.end_logits.double().cpu().numpy(),
+        start_logits,
+        end_logits,
         settings.n_best_size,
         settings.max_answer_length,
     )
@@ -327,6 +325,32 @@ def _answer(
             "end": end,
             "null_odds": float(np.round(spans.null_odds[i], 6)),
         }
+
+
+def _span_logits(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    features: dict[str, list],
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits of every window, at most `batch_size` windows per forward pass: one long context
+    has hundreds of windows, and a pass over all of them at once held gigabytes of attention scores.
+
+    Every chunk is padded to the longest window of all, so each window's inputs are exactly those of a single
+    pass and the joined logits have one width.
+    """
+    names = [name for name in tokenizer.model_input_names if name in features]
+    longest = max(len(ids) for ids in features["input_ids"])
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for first in range(0, len(features["input_ids"]), settings.batch_size):
+        chunk = {name: features[name][first : first + settings.batch_size] for name in names}
+        inputs = tokenizer.pad(chunk, padding="max_length", max_length=longest, return_tensors="pt")
+        with torch.no_grad():
+            outputs = network(**inputs.to(settings.device))
+        starts.append(outputs.start_logits.double().cpu().numpy())
+        ends.append(outputs.end_logits.double().cpu().numpy())
+    return np.concatenate(starts), np.concatenate(ends)
 
 
 PREDICTORS = {
@@ -354,7 +378,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="a train.py output directory (or any saved model)")
     parser.add_argument("--input", required=True, help="a file or folder in the task's raw format")
     parser.add_argument("--out", required=True, help="the JSON lines file to write")
-    parser.add_argument("--batch_size", type=int, help="texts, NER windows or questions per step (32)")
+    parser.add_argument(
+        "--batch_size", type=int, help="texts, NER windows or QA windows per forward pass (32)"
+    )
     parser.add_argument("--device", help="where the model runs (default: cuda when available, else cpu)")
     for name, kind in [
         ("max_seq_length", int),
