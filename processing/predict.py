@@ -1,17 +1,22 @@
 """`python -m processing.predict --model OUTPUT_DIR --input FILE_OR_DIR --out predictions.jsonl`: run a trained
 model on new raw files in the formats it was trained from, one JSON line per example.
 
-The task comes from the model's `config.json` (`architectures`), and so does the input format:
+The task comes from the model's `config.json` (`architectures`), and so does the input format. The whole input is
+read and checked against that format before the model runs, so an input of another task's format (SQuAD JSON given
+to a NER model, reviews given to a QA model) is one error naming the file, not predictions on the wrong data:
 
 - text classification: a `.txt` file or a folder of them (flat, or aclImdb-style `split/label/*.txt`): the texts
   are the `.txt` files of the folders that have no subfolders, so aclImdb's `urls_*.txt` and `imdbEr.txt`, which
-  sit beside folders, are not taken for reviews. Hidden entries and `__MACOSX` are skipped.
+  sit beside folders, are not taken for reviews. Hidden entries and `__MACOSX` are skipped. The format is the
+  `.txt` name: any UTF-8 text is a text.
   Line: `{"file", "label", "score"}`.
 - token classification: a CoNLL file (or a folder of them) with one token per line, with or without a tag column
-  (ignored), documents separated by blank or whitespace-only lines.
+  (ignored), separated by a TAB or by spaces, documents separated by blank or whitespace-only lines. A `.json` file
+  or one that parses as a JSON object or array is refused, and so is a line of more than two fields (prose).
   Line: `{"file", "document", "tokens", "tags", "entities": [{"type", "start", "end", "text"}]}`, word indices with
   `end` exclusive.
-- question answering: a SQuAD JSON file (or a folder of them); answers in it are ignored.
+- question answering: a SQuAD JSON file (or a folder of `.json` files): a JSON object with a `data` list of
+  articles, checked as `loaders.squad.read_squad` checks training data; answers in it are ignored.
   Line: `{"id", "answer", "start", "end", "null_odds"}`: character offsets into the context (null when the model
   abstains, `answer` then ""), and the null odds (no-answer score minus best span score) the threshold is applied to.
 
@@ -20,6 +25,10 @@ Long inputs are handled as in evaluation, with the settings the model was traine
 contexts are cut into the same windows by `prepare_eval_features` and answered by `choose_spans`, at the tuned
 `null_score_diff_threshold`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
 document is cut into overlapping windows of whole words (see `word_windows`).
+
+`--batch_size` counts what one forward pass holds: texts, NER windows, or QA windows. A long QA context has many
+windows (a 256 KB context about 220 of 384 tokens), so they go through the model `batch_size` at a time and their
+logits are joined before the span search: memory is bounded by the batch size, not by the longest context.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from tqdm.auto import tqdm
 from transformers import (
     AutoConfig,
@@ -51,6 +61,7 @@ from loaders.files import read_text
 from loaders.squad import read_squad
 
 from .models import resolve_model
+from .outputs import atomic_path
 from .question_answering import choose_spans, prepare_eval_features
 from .token_classification import word_predictions
 
@@ -66,6 +77,16 @@ SETTING_DEFAULTS = {
     "null_score_diff_threshold": 0.0,
 }
 """`train.py`'s defaults, used when the model folder has no `training_args.json`."""
+EXPECTED_INPUT = {
+    "text-classification": "a .txt file or a folder of them",
+    "token-classification": (
+        "CoNLL text: one token per line, optionally followed by its tag, documents separated by blank lines"
+    ),
+    "question-answering": 'SQuAD JSON: an object with a "data" list of articles, in a .json file or a folder of them',
+}
+"""What each task reads, said in every error about the input's format."""
+USER_ERRORS = (DataFormatError, OSError, ValueError)
+"""Bad input, a missing model or file, an unwritable `--out`: one line for the user, no traceback."""
 
 
 @dataclass(frozen=True)
@@ -90,29 +111,53 @@ def task_of(model: str) -> str:
 
 def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dict[str, Any]) -> Settings:
     """Flags first, then the run's `training_args.json`, then `train.py`'s defaults; without a training length,
-    the longest input the model takes. Batches hold 32 texts, NER windows or questions by default, on the GPU
-    when there is one."""
+    the longest input the model takes. Batches hold 32 texts or windows by default, on the GPU when there is one."""
     path = Path(model) / "training_args.json"
-    trained = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    trained = read_json(path) if path.is_file() else {}
+    if not isinstance(trained, dict):
+        raise DataFormatError(path, "is not a JSON object of training settings")
     config = AutoConfig.from_pretrained(model)
     model_limit = min(tokenizer.model_max_length, getattr(config, "max_position_embeddings", 1 << 30))
     values = {"max_seq_length": model_limit, **SETTING_DEFAULTS}
     values.update({k: trained[k] for k in values if trained.get(k) is not None})
     values.update(batch_size=32, device="cuda" if torch.cuda.is_available() else "cpu")
     values.update({k: v for k, v in overrides.items() if v is not None})
+    _check_settings(values, model_limit)
     return Settings(**values)
+
+
+def _check_settings(values: dict[str, Any], model_limit: int) -> None:
+    """Refuse sizes the model cannot run with before any work, instead of a range or index error mid-way."""
+    for name in ("batch_size", "max_seq_length", "n_best_size", "max_answer_length"):
+        if values[name] < 1:
+            raise ValueError(f"--{name} must be at least 1, got {values[name]}")
+    if values["max_seq_length"] > model_limit:
+        raise ValueError(
+            f"--max_seq_length {values['max_seq_length']} exceeds the model's limit of {model_limit}"
+        )
+
+
+def read_json(path: Path) -> Any:
+    """JSON with every failure as a `DataFormatError` naming the file; nesting deeper than Python's recursion
+    limit makes `json.loads` raise `RecursionError`, which is the input's fault too."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, f"is not valid JSON ({err.msg})", f"line {err.lineno}") from None
+    except RecursionError:
+        raise DataFormatError(path, "is JSON nested too deeply to read") from None
 
 
 def _visible(path: Path) -> bool:
     return not path.name.startswith((".", "__MACOSX"))
 
 
-def _input_files(path: Path, pattern: str) -> list[Path]:
+def _input_files(path: Path, pattern: str, kind: str) -> list[Path]:
     if path.is_file():
         return [path]
     files = sorted(p for p in path.glob(pattern) if p.is_file() and _visible(p))
     if not files:
-        raise DataFormatError(path, f"holds no {pattern} files")
+        raise DataFormatError(path, f"holds no {kind}")
     return files
 
 
@@ -126,18 +171,49 @@ def text_files(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_file() and _visible(p) and p.suffix == ".txt")
 
 
-def read_documents(path: Path) -> Iterator[tuple[str, int, list[str]]]:
-    """(file name, document index, words): a line's word is what precedes its first TAB (or its first run of
-    whitespace when it has no TAB), so tagged and untagged files read alike."""
-    for file in _input_files(path, "*"):
-        words: list[str] = []
-        index = 0
-        for line in [*read_text(file).split("\n"), ""]:
-            if line.strip():
-                words.append(line.split("\t")[0] if "\t" in line else line.split()[0])
-            elif words:
-                yield file.name, index, words
-                words, index = [], index + 1
+def read_documents(path: Path) -> list[tuple[str, int, list[str]]]:
+    """(file name, document index, words) of every document under `path`."""
+    documents = [document for file in _input_files(path, "*", "files") for document in _conll_documents(file)]
+    if not documents:
+        raise DataFormatError(path, "holds no documents")
+    return documents
+
+
+def _conll_documents(file: Path) -> Iterator[tuple[str, int, list[str]]]:
+    """A line's word is what precedes its first TAB (or its first run of whitespace when it has no TAB), so tagged
+    and untagged files read alike; a second field is the tag, ignored. More fields, or no word, is not CoNLL:
+    most likely prose or another task's file, which would otherwise be tagged by the first word of each line."""
+    text = read_text(file)
+    if _is_json(file, text):
+        raise DataFormatError(file, "is JSON, not CoNLL text")
+    words: list[str] = []
+    index = 0
+    for number, line in enumerate([*text.split("\n"), ""], start=1):
+        if line.strip():
+            fields = line.split("\t") if "\t" in line else line.split()
+            if len(fields) > 2 or not fields[0].strip():
+                raise DataFormatError(
+                    file, f"expected a token and at most a tag, got {len(fields)} fields", f"line {number}"
+                )
+            words.append(fields[0])
+        elif words:
+            yield file.name, index, words
+            words, index = [], index + 1
+
+
+def _is_json(file: Path, text: str) -> bool:
+    """A `.json` name, or a JSON object or array (an untagged CoNLL file may start with a `{` or `[` token, but
+    then does not parse)."""
+    if file.suffix.lower() == ".json":
+        return True
+    if not text.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        return isinstance(json.loads(text), dict | list)
+    except json.JSONDecodeError:
+        return False
+    except RecursionError:
+        return True
 
 
 def _batches(items: list, size: int, unit: str) -> Iterator[list]:
@@ -147,19 +223,25 @@ def _batches(items: list, size: int, unit: str) -> Iterator[list]:
             progress.update(min(size, len(items) - start))
 
 
-def predict_texts(model: str, root: Path, settings: Settings) -> Iterator[dict[str, Any]]:
-    """The stock text-classification pipeline, truncating at the training length."""
+def read_text_names(root: Path) -> list[tuple[str, Path]]:
+    """(name in the output, path) of every text; the texts themselves are read batch by batch."""
+    if root.is_file() and root.suffix != ".txt":
+        raise DataFormatError(root, "is not a .txt file")
     files = text_files(root)
     if not files:
         raise DataFormatError(root, "holds no .txt files")
+    return [(path.name if path == root else path.relative_to(root).as_posix(), path) for path in files]
+
+
+def predict_texts(model: str, files: list[tuple[str, Path]], settings: Settings) -> Iterator[dict[str, Any]]:
+    """The stock text-classification pipeline, truncating at the training length."""
     classify = pipeline("text-classification", model=model, device=settings.device)
     for batch in _batches(files, settings.batch_size, "text"):
-        texts = [read_text(path) for path in batch]
+        texts = [read_text(path) for _, path in batch]
         results = classify(
             texts, batch_size=settings.batch_size, truncation=True, max_length=settings.max_seq_length
         )
-        for path, result in zip(batch, results, strict=True):
-            name = path.name if path == root else path.relative_to(root).as_posix()
+        for (name, _), result in zip(batch, results, strict=True):
             yield {"file": name, "label": result["label"], "score": round(float(result["score"]), 6)}
 
 
@@ -221,10 +303,11 @@ def entity_spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
     return spans
 
 
-def predict_words(model: str, path: Path, settings: Settings) -> Iterator[dict[str, Any]]:
+def predict_words(
+    model: str, documents: list[tuple[str, int, list[str]]], settings: Settings
+) -> Iterator[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model)
     network = AutoModelForTokenClassification.from_pretrained(model).to(settings.device).eval()
-    documents = list(read_documents(path))
     budget = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
     windows = [word_windows(_sub_token_counts(tokenizer, words), budget) for _, _, words in documents]
     jobs = [(doc, window) for doc, doc_windows in enumerate(windows) for window in doc_windows]
@@ -279,17 +362,48 @@ def _tag_windows(
 
 def read_questions(path: Path) -> list[dict[str, Any]]:
     seen_ids: dict[str, str] = {}
-    return [
-        example for file in _input_files(path, "*.json") for example, _ in read_squad(file, seen_ids=seen_ids)
+    questions = [
+        question
+        for file in _input_files(path, "*.json", ".json files")
+        for question in _squad_questions(file, seen_ids)
     ]
+    if not questions:
+        raise DataFormatError(path, "holds no questions")
+    return questions
 
 
-def predict_answers(model: str, path: Path, settings: Settings) -> Iterator[dict[str, Any]]:
+def _squad_questions(file: Path, seen_ids: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        return [example for example, _ in read_squad(file, seen_ids=seen_ids)]
+    except RecursionError:
+        raise DataFormatError(file, "is JSON nested too deeply to read") from None
+
+
+def predict_answers(
+    model: str, questions: list[dict[str, Any]], settings: Settings
+) -> Iterator[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model)
+    _check_context_room(tokenizer, questions, settings)
     network = AutoModelForQuestionAnswering.from_pretrained(model).to(settings.device).eval()
-    questions = read_questions(path)
     for batch in _batches(questions, settings.batch_size, "question"):
         yield from _answer(network, tokenizer, batch, settings)
+
+
+def _check_context_room(
+    tokenizer: PreTrainedTokenizerBase, questions: list[dict[str, Any]], settings: Settings
+) -> None:
+    """Every window must hold more context tokens than `doc_stride`: otherwise the tokenizer panics with an
+    exception that is not an `Exception`, and a too long question would never get a window at all."""
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    encoded = tokenizer([q["question"].lstrip() for q in questions], add_special_tokens=False)["input_ids"]
+    for question, ids in zip(questions, encoded, strict=True):
+        room = settings.max_seq_length - specials - len(ids)
+        if room <= settings.doc_stride:
+            raise ValueError(
+                f"question {question['id']}: with its {len(ids)} tokens, --max_seq_length "
+                f"{settings.max_seq_length} leaves {room} tokens of context per window, which must be more "
+                f"than --doc_stride {settings.doc_stride}"
+            )
 
 
 def _answer(
@@ -298,22 +412,17 @@ def _answer(
     batch: list[dict[str, Any]],
     settings: Settings,
 ) -> Iterator[dict[str, Any]]:
-    """Answer a batch of questions: all their windows in one forward pass, then evaluation's span search."""
+    """Answer a batch of questions: their windows through the model, then evaluation's span search."""
     examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
     features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
-    inputs = tokenizer.pad(
-        {name: features[name] for name in tokenizer.model_input_names if name in features},
-        return_tensors="pt",
-    )
-    with torch.no_grad():
-        outputs = network(**inputs.to(settings.device))
+    start_logits, end_logits = _span_logits(network, tokenizer, features, settings)
     spans = choose_spans(
         Dataset.from_dict({"id": examples["id"]}),
         Dataset.from_dict(
             {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
         ),
-        outputs.start_logits.double().cpu().numpy(),
-        outputs.end_logits.double().cpu().numpy(),
+        start_logits,
+        end_logits,
         settings.n_best_size,
         settings.max_answer_length,
     )
@@ -329,6 +438,32 @@ def _answer(
         }
 
 
+def _span_logits(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    features: dict[str, list],
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits of every window, at most `batch_size` windows per forward pass: one long context
+    has hundreds of windows, and a pass over all of them at once held gigabytes of attention scores.
+
+    Every chunk is padded to the longest window of all, so each window's inputs are exactly those of a single
+    pass and the joined logits have one width.
+    """
+    names = [name for name in tokenizer.model_input_names if name in features]
+    longest = max(len(ids) for ids in features["input_ids"])
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for first in range(0, len(features["input_ids"]), settings.batch_size):
+        chunk = {name: features[name][first : first + settings.batch_size] for name in names}
+        inputs = tokenizer.pad(chunk, padding="max_length", max_length=longest, return_tensors="pt")
+        with torch.no_grad():
+            outputs = network(**inputs.to(settings.device))
+        starts.append(outputs.start_logits.double().cpu().numpy())
+        ends.append(outputs.end_logits.double().cpu().numpy())
+    return np.concatenate(starts), np.concatenate(ends)
+
+
 PREDICTORS = {
     "text-classification": predict_texts,
     "token-classification": predict_words,
@@ -339,12 +474,57 @@ PREDICTORS = {
 def predict(
     model: str, input_path: str | Path, settings_overrides: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
-    """Prediction rows for every example under `input_path`, in file order."""
-    if not Path(input_path).exists():
-        raise DataFormatError(input_path, "does not exist")
+    """Prediction rows for every example under `input_path`, in file order.
+
+    The input is read and checked against the model's task here, before the model runs or anything is written.
+    """
+    path = Path(input_path)
+    if not path.exists():
+        raise ValueError(f"--input {path} does not exist")
     model = resolve_model(model)
+    _check_model(model)
+    task = task_of(model)
+    inputs = read_input(task, path)
     settings = read_settings(model, AutoTokenizer.from_pretrained(model), settings_overrides)
-    return PREDICTORS[task_of(model)](model, Path(input_path), settings)
+    return PREDICTORS[task](model, inputs, settings)
+
+
+def _check_model(model: str) -> None:
+    """A model that is neither a folder nor a Hub id is a mistyped path: say so, not what the Hub client says."""
+    if Path(model).is_dir():
+        return
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        raise ValueError(f"--model {model}: no such folder (expected a train.py output directory)") from None
+
+
+def read_input(task: str, path: Path) -> Any:
+    """The task's examples under `path`; a format error also says what the task reads, since the likeliest cause
+    is an input meant for another model."""
+    try:
+        return INPUT_READERS[task](path)
+    except DataFormatError as err:
+        problem = f"{err.problem}; a {task} model takes {EXPECTED_INPUT[task]}"
+        raise DataFormatError(err.path, problem, err.where) from None
+
+
+INPUT_READERS = {
+    "text-classification": read_text_names,
+    "token-classification": read_documents,
+    "question-answering": read_questions,
+}
+
+
+def check_out(out: Path, input_path: Path) -> None:
+    """Refuse an `--out` that cannot be written, or would replace the input, before minutes of predicting."""
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory (expected the path of a JSON lines file to write)")
+    blocking = next((parent for parent in out.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ValueError(f"--out {out}: {blocking} is a file, not a folder")
+    if out.exists() and input_path.exists() and out.samefile(input_path):
+        raise ValueError(f"--out {out} is the --input file; predictions would replace it")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -354,7 +534,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="a train.py output directory (or any saved model)")
     parser.add_argument("--input", required=True, help="a file or folder in the task's raw format")
     parser.add_argument("--out", required=True, help="the JSON lines file to write")
-    parser.add_argument("--batch_size", type=int, help="texts, NER windows or questions per step (32)")
+    parser.add_argument(
+        "--batch_size", type=int, help="texts, NER windows or QA windows per forward pass (32)"
+    )
     parser.add_argument("--device", help="where the model runs (default: cuda when available, else cpu)")
     for name, kind in [
         ("max_seq_length", int),
@@ -369,19 +551,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
-    model, input_path, out = args.pop("model"), args.pop("input"), Path(args.pop("out"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Written under another name and renamed when complete, so a failed run leaves no file that looks finished.
-    partial = out.with_name(out.name + ".partial")
+    model, input_path, out = args.pop("model"), Path(args.pop("input")), Path(args.pop("out"))
     try:
-        with open(partial, "w", encoding="utf-8") as f:
-            for row in predict(model, input_path, args):
+        check_out(out, input_path)
+        rows = predict(model, input_path, args)
+        with atomic_path(out) as partial, open(partial, "w", encoding="utf-8") as f:
+            for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except (DataFormatError, ValueError) as err:
-        partial.unlink()
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    partial.replace(out)
     print(f"wrote {out}")
     return 0
 

@@ -252,4 +252,4 @@ def test_cli_rejects_a_model_it_cannot_predict_with(tiny_model_dir, tmp_path, ca
 
     assert main(argv) == 2
     assert "names no architecture" in capsys.readouterr().err
-    assert not (tmp_path / "p.jsonl").exists() and not (tmp_path / "p.jsonl.partial").exists()
+    assert list(tmp_path.iterdir()) == []  # neither the predictions nor a temporary file
