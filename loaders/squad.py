@@ -88,11 +88,15 @@ class Squad(datasets.GeneratorBasedBuilder):
 
 
 def read_squad(
-    path: str | Path, max_offset_repair: int = 2, seen_ids: dict[str, str] | None = None
+    path: str | Path,
+    max_offset_repair: int = 2,
+    seen_ids: dict[str, str] | None = None,
+    labelled: bool = True,
 ) -> Iterator[tuple[dict[str, Any], int]]:
     """Yield (example, how many of its answer offsets were repaired) for every question, answerable or not.
 
     `seen_ids` (question id -> file) carries the ids already read from other files of the same split.
+    `labelled=False` reads questions to be answered: they need no `answers`, and any given are not read.
     Every field is type-checked: a value of the wrong type (`"is_impossible": "false"`, a numeric title) would
     otherwise change or drop answers without a word. A file without questions is an error, never an empty split.
     """
@@ -140,7 +144,11 @@ def read_squad(
                         path, f"appears twice (question ids must be unique{elsewhere})", f"question {qid}"
                     )
                 seen_ids[qid] = str(path)
-                answers, repaired = _answers(path, qid, context, qa, max_offset_repair, version_1)
+                answers, repaired = (
+                    _answers(path, qid, context, qa, max_offset_repair, version_1)
+                    if labelled
+                    else ({"text": [], "answer_start": []}, 0)
+                )
                 example = {
                     "id": qid,
                     "title": title,

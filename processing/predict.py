@@ -49,18 +49,20 @@ from tqdm.auto import tqdm
 from transformers import (
     AutoConfig,
     AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     pipeline,
 )
+from transformers.hf_argparser import string_to_bool
 
 from loaders import DataFormatError
 from loaders.files import read_text
 from loaders.squad import read_squad
 
-from .models import resolve_model
+from .models import load_pretrained, resolve_model
 from .outputs import atomic_path
 from .question_answering import choose_spans, prepare_eval_features
 from .token_classification import word_predictions
@@ -98,6 +100,7 @@ class Settings:
     null_score_diff_threshold: float
     batch_size: int
     device: str
+    use_safetensors: bool = True
 
 
 def task_of(model: str) -> str:
@@ -235,7 +238,15 @@ def read_text_names(root: Path) -> list[tuple[str, Path]]:
 
 def predict_texts(model: str, files: list[tuple[str, Path]], settings: Settings) -> Iterator[dict[str, Any]]:
     """The stock text-classification pipeline, truncating at the training length."""
-    classify = pipeline("text-classification", model=model, device=settings.device)
+    network = load_pretrained(
+        AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
+    )
+    classify = pipeline(
+        "text-classification",
+        model=network,
+        tokenizer=AutoTokenizer.from_pretrained(model),
+        device=settings.device,
+    )
     for batch in _batches(files, settings.batch_size, "text"):
         texts = [read_text(path) for _, path in batch]
         results = classify(
@@ -307,7 +318,10 @@ def predict_words(
     model: str, documents: list[tuple[str, int, list[str]]], settings: Settings
 ) -> Iterator[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model)
-    network = AutoModelForTokenClassification.from_pretrained(model).to(settings.device).eval()
+    network = load_pretrained(
+        AutoModelForTokenClassification, model, use_safetensors=settings.use_safetensors
+    )
+    network = network.to(settings.device).eval()
     budget = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
     windows = [word_windows(_sub_token_counts(tokenizer, words), budget) for _, _, words in documents]
     jobs = [(doc, window) for doc, doc_windows in enumerate(windows) for window in doc_windows]
@@ -373,10 +387,7 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
 
 
 def _squad_questions(file: Path, seen_ids: dict[str, str]) -> list[dict[str, Any]]:
-    try:
-        return [example for example, _ in read_squad(file, seen_ids=seen_ids)]
-    except RecursionError:
-        raise DataFormatError(file, "is JSON nested too deeply to read") from None
+    return [example for example, _ in read_squad(file, seen_ids=seen_ids, labelled=False)]
 
 
 def predict_answers(
@@ -384,7 +395,8 @@ def predict_answers(
 ) -> Iterator[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model)
     _check_context_room(tokenizer, questions, settings)
-    network = AutoModelForQuestionAnswering.from_pretrained(model).to(settings.device).eval()
+    network = load_pretrained(AutoModelForQuestionAnswering, model, use_safetensors=settings.use_safetensors)
+    network = network.to(settings.device).eval()
     for batch in _batches(questions, settings.batch_size, "question"):
         yield from _answer(network, tokenizer, batch, settings)
 
@@ -546,6 +558,12 @@ def _parser() -> argparse.ArgumentParser:
         ("null_score_diff_threshold", float),
     ]:
         parser.add_argument(f"--{name}", type=kind, help="default: the value in training_args.json")
+    parser.add_argument(
+        "--use_safetensors",
+        type=string_to_bool,
+        default=True,
+        help="false also loads pickle weights (*.bin), which can run code: only for models you trust (true)",
+    )
     return parser
 
 

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 from transformers import (
     AutoModelForQuestionAnswering,
@@ -288,3 +289,43 @@ def test_missing_model_input_and_broken_files_are_one_line(qa_dir, tiny_tokenize
         f"error: {run_dir / 'training_args.json'}, line 1: is not valid JSON"
     )
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_questions_to_answer_need_no_answers_and_any_given_are_not_read(qa_dir, tmp_path):
+    """Training data must say which questions are unanswerable; questions sent to predict have no answers yet."""
+    context = "Ada went to Paris in May."
+    data = squad([("q1", "who went?")], context)
+    del data["data"][0]["paragraphs"][0]["qas"][0]["answers"]
+    data["data"][0]["paragraphs"][0]["qas"].append(
+        {"id": "q2", "question": "when?", "answers": [{"text": "not in the context", "answer_start": 999}]}
+    )
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(data))
+    out = tmp_path / "answers.jsonl"
+    assert run(qa_dir, questions, out) == 0
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["q1", "q2"]
+
+
+@pytest.mark.parametrize("model", ["classifier_dir", "tagger_dir", "qa_dir"])
+def test_a_pickle_only_model_is_refused_unless_trusted(model, request, tmp_path, capsys):
+    source = request.getfixturevalue(model)
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    for kept in source.iterdir():
+        if kept.suffix != ".safetensors":
+            (pickled / kept.name).write_bytes(kept.read_bytes())
+    weights = safetensors.torch.load_file(source / "model.safetensors")
+    torch.save(weights, pickled / "pytorch_model.bin")
+    assert not list(pickled.glob("*.safetensors"))
+    inputs = {
+        "classifier_dir": SAMPLES / "imdb" / "test" / "pos",
+        "tagger_dir": SAMPLES / "wnut17" / "emerging.dev.conll",
+        "qa_dir": SAMPLES / "squad" / "dev-v2.0.json",
+    }
+    out = tmp_path / "out.jsonl"
+    assert run(pickled, inputs[model], out) == 2
+    line = error_line(capsys)
+    assert "pytorch_model.bin" in line and "--use_safetensors false" in line
+    assert not out.exists()
+    assert run(pickled, inputs[model], out, "--use_safetensors", "false") == 0
+    assert out.read_text().strip()
