@@ -25,7 +25,9 @@ from pathlib import Path, PurePosixPath
 
 from .errors import DataFormatError
 
-NOT_AN_ARCHIVE = "is neither a folder nor a tar/zip archive in the aclImdb layout (nor a readable one)"
+NOT_AN_ARCHIVE = (
+    "is neither a folder nor a tar/zip archive in the aclImdb layout (or it is truncated or damaged)"
+)
 CORRUPT_ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError)
 """What a truncated or damaged archive raises while it is read; gzip and bz2 damage comes as an OSError with no
 errno (a real OSError, such as a full disk, has one and is not the archive's fault)."""
