@@ -140,6 +140,11 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             if split == datasets.Split.TRAIN and unlabelled.is_dir():
                 _log_nested_files(unlabelled)
                 files = [(str(p), -1) for p in self._texts_in(unlabelled)]
+                if not files:
+                    raise DataFormatError(
+                        unlabelled,
+                        f"is an empty folder of unlabelled texts (expected *{self.config.extension} files)",
+                    )
                 generators.append(
                     datasets.SplitGenerator(name=UNSUPERVISED_SPLIT, gen_kwargs={"files": files})
                 )
