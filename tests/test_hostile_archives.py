@@ -96,7 +96,8 @@ def good_members() -> list[tuple[tarfile.TarInfo, bytes]]:
 
 
 def write_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
-    mode = "w:gz" if path.name.endswith(".gz") else "w"
+    compression = path.name.rpartition(".")[2]
+    mode = f"w:{compression}" if compression in ("gz", "bz2", "xz") else "w"
     with tarfile.open(path, mode, format=tarfile.GNU_FORMAT) as tar:
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
@@ -325,11 +326,32 @@ def many_members(count: int = 12) -> list[tuple[tarfile.TarInfo, bytes]]:
     ]
 
 
-def test_gzip_cut_in_the_middle(tmp_path):
-    archive = write_tar(tmp_path / "aclImdb.tar.gz", many_members())
+@pytest.mark.parametrize("kind", ["tar", "tar.gz", "tar.bz2", "tar.xz"])
+def test_every_kind_of_tar_loads(tmp_path, kind):
+    ds = load(tmp_path, write_tar(tmp_path / f"aclImdb.{kind}", good_members()))
+
+    assert sorted(ds["train"]["text"]) == ["A great film.", "Awful."]
+    assert sorted(ds["test"]["text"]) == ["Dull.", "Wonderful."]
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("tar", "is truncated or corrupt"),
+        ("tar.gz", "is truncated or corrupt"),
+        ("tar.xz", "is truncated or corrupt"),
+        # A bz2 file this small is one compressed block: cut, not even its first tar header can be read.
+        (
+            "tar.bz2",
+            "is neither a folder nor a tar/zip archive in the aclImdb layout (or it is truncated or damaged)",
+        ),
+    ],
+)
+def test_tar_cut_in_the_middle(tmp_path, kind, problem):
+    archive = write_tar(tmp_path / f"aclImdb.{kind}", many_members())
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
 
-    error = assert_refused(tmp_path, archive, "is truncated or corrupt")
+    error = assert_refused(tmp_path, archive, problem)
 
     assert error.__cause__ is None and error.__suppress_context__
 
