@@ -13,6 +13,7 @@ that is renamed when complete, so an interrupted extraction is never mistaken fo
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import lzma
@@ -89,6 +90,10 @@ def _extract(archive: Path, dest: Path, shown: str) -> None:
     except CORRUPT_ARCHIVE_ERRORS as err:
         raise DataFormatError(shown, f"is truncated or corrupt ({err or type(err).__name__})") from None
     except OSError as err:
+        if err.errno == errno.ENAMETOOLONG:
+            raise DataFormatError(
+                shown, f"holds a member whose name is too long to extract: {err.filename}"
+            ) from None
         if err.errno is not None:
             raise
         raise DataFormatError(shown, f"is truncated or corrupt ({err})") from None

@@ -102,6 +102,10 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             raise DataFormatError(
                 source, "does not exist (expected a folder or archive in the aclImdb layout)"
             )
+        if not path.is_file():  # a FIFO or a device such as /dev/zero would be read forever
+            raise DataFormatError(
+                source, "is neither a folder nor a regular file (expected a folder or archive)"
+            )
         return extract_archive(path, self._extracted_root)
 
     def _discover_label_names(self) -> list[str]:

@@ -315,6 +315,25 @@ def test_encrypted_zip_member_is_refused(tmp_path):
     assert_refused(tmp_path, archive, "member aclImdb/train/pos/1_1.txt", "is encrypted")
 
 
+def test_member_name_too_long_to_extract(tmp_path):
+    archive = write_tar(
+        tmp_path / "aclImdb.tar.gz", [*good_members(), file_member("aclImdb/" + "n" * 300, "x")]
+    )
+
+    assert_refused(tmp_path, archive, "holds a member whose name is too long to extract", "n" * 300)
+
+
+def test_data_dir_that_is_a_fifo_is_refused_without_reading_it(tmp_path):
+    fifo = tmp_path / "aclImdb.tar.gz"
+    os.mkfifo(fifo)
+
+    with pytest.raises(DataFormatError) as err:
+        load(tmp_path, fifo)
+
+    assert err.value.path == str(fifo)
+    assert "is neither a folder nor a regular file" in str(err.value)
+
+
 # Damaged archives: one error naming the archive, never fewer files.
 
 
