@@ -315,6 +315,18 @@ def test_encrypted_zip_member_is_refused(tmp_path):
     assert_refused(tmp_path, archive, "member aclImdb/train/pos/1_1.txt", "is encrypted")
 
 
+def test_label_names_come_from_the_extracted_train_folder_not_member_names(tmp_path):
+    """A `train` folder nested in a label folder once made `x` a label, with no example."""
+    archive = write_tar(
+        tmp_path / "aclImdb.tar.gz", [*good_members(), file_member("aclImdb/train/pos/train/x/1.txt", "?")]
+    )
+
+    ds = load(tmp_path, archive)
+
+    assert ds["train"].features["label"].names == ["neg", "pos"]
+    assert sorted(ds["train"]["text"]) == ["A great film.", "Awful."]
+
+
 def test_member_name_too_long_to_extract(tmp_path):
     archive = write_tar(
         tmp_path / "aclImdb.tar.gz", [*good_members(), file_member("aclImdb/" + "n" * 300, "x")]
