@@ -12,6 +12,7 @@ from pathlib import Path
 
 import datasets
 
+from .archives import content_key
 from .conll import Conll
 from .errors import DataFormatError
 from .squad import Squad
@@ -92,24 +93,31 @@ def _raise_data_format_error(err: BaseException) -> None:
 
 
 def _fingerprint(data_dir: str | None, data_files) -> str:
-    """Our code and the local files' sizes and modification times, so an edited file or loader is re-read.
+    """Our code and the local files, so an edited file or loader is re-read.
 
-    `datasets` hashes the builder's module and its config, but not the content of a `data_dir`.
+    `datasets` hashes the builder's module and its config, but not the content of a `data_dir`. Files named
+    directly (an archive as `data_dir`, `data_files`) are hashed whole, so a replaced archive is re-read even
+    with the same size and modification time; the many files in a folder count by size and modification time.
     """
     digest = hashlib.sha256()
     for source in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(source.read_bytes())
-    paths: list[Path] = []
+    named: list[Path] = []
     if data_dir is not None:
         root = Path(data_dir)
-        paths = sorted(root.rglob("*")) if root.is_dir() else [root]
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    stat = path.stat()
+                    digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        else:
+            named = [root]
     elif data_files is not None:
         values = data_files.values() if isinstance(data_files, dict) else [data_files]
-        paths = sorted(Path(f) for v in values for f in ([v] if isinstance(v, str) else v))
-    for path in paths:
+        named = sorted(Path(f) for v in values for f in ([v] if isinstance(v, str) else v))
+    for path in named:
         if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path}\0{content_key(path)}\n".encode())
     return digest.hexdigest()[:16]
 
 

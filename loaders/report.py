@@ -32,6 +32,7 @@ from . import LOADERS, DataFormatError, load_dataset
 from .conll import read_conll
 from .files import has_bom
 from .squad import read_squad
+from .text_folders import nested_files
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DOC_STRIDE = 128
@@ -60,6 +61,7 @@ LOADER_FIXES = {
     "bom_files": "UTF-8 BOMs dropped",
     "crlf_files": "files with CRLF newlines read as LF",
     "skipped_files": "files in label folders skipped (hidden, or another extension)",
+    "nested_files": "files in subfolders of label folders, not read",
     "whitespace_separators": "whitespace-only document separators read as blank lines",
     "repaired_answer_starts": "answer_start offsets 1-2 characters off, repaired",
 }
@@ -247,6 +249,9 @@ def loader_fixes(name: str, data_dir: str | Path, cache_dir: str | None = None) 
         }
         if name == "imdb":
             counts["skipped_files"] = _skipped_files(paths)
+            counts["nested_files"] = sum(
+                len(nested_files(folder)) for folder in {Path(p).parent for p in paths}
+            )
         elif name in ("wnut17", "conll"):
             counts["whitespace_separators"] = sum(
                 doc.after_whitespace_line for path in paths for doc in read_conll(path, config.delimiter)

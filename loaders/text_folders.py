@@ -4,20 +4,26 @@
 root/train/<label>/*.txt    root/test/<label>/*.txt    root/validation/<label>/*.txt (optional)
 root/train/unsup/*.txt      -> an `unsupervised` split with label -1, as in the Hub's `imdb`
 ```
-`root` may be a folder, an archive of one (extracted through the `datasets` download manager), or absent, in which
-case the original Stanford aclImdb tarball is downloaded.
+`root` may be a folder, a tar or zip archive of one, or absent, in which case the original Stanford aclImdb tarball
+is downloaded. Archives, downloaded or not, are extracted by `archives.extract_archive` (files and folders only,
+nothing outside the extraction folder) into the `downloads/extracted/` folder of the `datasets` cache, where
+`datasets` extracts its own; label names are then read from the extracted folders, never from member names.
+
+Only the files directly in a label folder are examples. Files in folders nested under a label folder are not read
+(they are more often a misplaced copy than more texts of that label): they are counted and logged, and the data
+report shows the count. An empty or blank text file is an error naming it.
 """
 
 from __future__ import annotations
 
-import tarfile
-import zipfile
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
+from .archives import extract_archive
 from .errors import DataFormatError
 from .files import read_text
 
@@ -52,6 +58,17 @@ class TextFolders(datasets.GeneratorBasedBuilder):
     BUILDER_CONFIGS = [TextFoldersConfig(name="imdb", version=datasets.Version("1.0.0"))]
     DEFAULT_CONFIG_NAME = "imdb"
 
+    def __init__(self, *args, cache_dir: str | None = None, **kwargs) -> None:
+        """`_info` runs inside `DatasetBuilder.__init__` and needs an archive's labels, so the extraction folder
+        is known before it: the one `datasets`' own `ExtractManager` uses under the builder's downloads folder."""
+        downloads = (
+            os.path.join(cache_dir, datasets.config.DOWNLOADED_DATASETS_DIR)
+            if cache_dir
+            else str(datasets.config.DOWNLOADED_DATASETS_PATH)
+        )
+        self._extracted_root = Path(os.path.expanduser(downloads)) / datasets.config.EXTRACTED_DATASETS_DIR
+        super().__init__(*args, cache_dir=cache_dir, **kwargs)
+
     def _info(self) -> datasets.DatasetInfo:
         names = self.config.label_names or self._discover_label_names()
         return datasets.DatasetInfo(
@@ -75,38 +92,46 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             return files[0]
         return None
 
+    def _local_folder(self, source: str) -> Path:
+        """The folder to read: `source` itself, or where its archive was extracted (the features need the labels
+        when the builder is created, so a local archive is extracted then, once per content)."""
+        path = Path(source)
+        if path.is_dir():
+            return path
+        if not path.exists():
+            raise DataFormatError(
+                source, "does not exist (expected a folder or archive in the aclImdb layout)"
+            )
+        if not path.is_file():  # a FIFO or a device such as /dev/zero would be read forever
+            raise DataFormatError(
+                source, "is neither a folder nor a regular file (expected a folder or archive)"
+            )
+        return extract_archive(path, self._extracted_root)
+
     def _discover_label_names(self) -> list[str]:
-        """Read label names before extraction too, so features are known when the builder is created."""
         source = self._source()
         if source is None:
             return ["neg", "pos"]
-        path = Path(source)
-        if path.is_dir():
-            train = _split_folder(_find_root(path), SPLIT_FOLDERS[datasets.Split.TRAIN])
-            if train is None:
-                raise _missing_train(path)
-            names = [
-                d.name
-                for d in train.iterdir()
-                if _is_label_folder(d) and d.name != self.config.unlabelled_folder
-            ]
-        else:
-            names = _label_folders_in_archive(path, self.config.unlabelled_folder)
+        root = _find_root(self._local_folder(source), source)
+        train = _split_folder(root, SPLIT_FOLDERS[datasets.Split.TRAIN])
+        if train is None:
+            raise _missing_train(source)
+        names = [
+            d.name for d in train.iterdir() if _is_label_folder(d) and d.name != self.config.unlabelled_folder
+        ]
         if not names:
-            raise DataFormatError(path, "found no label folders under train/ (expected train/<label>/*.txt)")
+            raise DataFormatError(
+                source, "found no label folders under train/ (expected train/<label>/*.txt)"
+            )
         return sorted(names)
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         source = self._source()
         if source is None:
-            source = dl_manager.download_and_extract(self.config.download_url)
-        elif not Path(source).is_dir():
-            if not Path(source).exists():
-                raise DataFormatError(
-                    source, "does not exist (expected a folder or archive in the aclImdb layout)"
-                )
-            source = dl_manager.extract(source)
-        root = _find_root(Path(source))
+            url = self.config.download_url
+            root = _find_root(extract_archive(Path(dl_manager.download(url)), self._extracted_root, url), url)
+        else:
+            root = _find_root(self._local_folder(source), source)
         label_names = self.info.features["label"].names
         generators = []
         for split, folder_names in SPLIT_FOLDERS.items():
@@ -117,7 +142,13 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"files": files}))
             unlabelled = folder / self.config.unlabelled_folder
             if split == datasets.Split.TRAIN and unlabelled.is_dir():
+                _log_nested_files(unlabelled)
                 files = [(str(p), -1) for p in self._texts_in(unlabelled)]
+                if not files:
+                    raise DataFormatError(
+                        unlabelled,
+                        f"is an empty folder of unlabelled texts (expected *{self.config.extension} files)",
+                    )
                 generators.append(
                     datasets.SplitGenerator(name=UNSUPERVISED_SPLIT, gen_kwargs={"files": files})
                 )
@@ -140,6 +171,7 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             if folder.name not in label_names:
                 raise DataFormatError(folder, f"is not a known label folder (labels: {label_names})")
             texts = self._texts_in(folder)
+            _log_nested_files(folder)
             if not texts:
                 raise DataFormatError(
                     folder, f"is an empty label folder (expected *{self.config.extension} files)"
@@ -157,7 +189,12 @@ class TextFolders(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, files: list[tuple[str, int]]) -> Iterator[tuple[str, dict]]:
         for path, label in files:
-            yield path, {"text": read_text(path), "label": label}
+            text = read_text(path)
+            if not text.strip():
+                raise DataFormatError(
+                    path, "holds no text (empty or only whitespace); every file is an example"
+                )
+            yield path, {"text": text, "label": label}
 
 
 def _is_label_folder(path: Path) -> bool:
@@ -169,36 +206,36 @@ def _split_folder(root: Path, names: tuple[str, ...]) -> Path | None:
     return next((root / n for n in names if (root / n).is_dir()), None)
 
 
-def _find_root(path: Path) -> Path:
-    """Accept both `aclImdb/` and the folder an archive was extracted to, which holds `aclImdb/`."""
+def _find_root(path: Path, source: str) -> Path:
+    """Accept both `aclImdb/` and the folder an archive was extracted to, which holds `aclImdb/`; errors name
+    `source`, the folder, archive or URL the user gave."""
     if (path / "train").is_dir():
         return path
     children = [d for d in path.iterdir() if _is_label_folder(d)]
     if len(children) == 1 and (children[0] / "train").is_dir():
         return children[0]
-    raise _missing_train(path)
+    raise _missing_train(source)
 
 
 def _missing_train(path: str | Path) -> DataFormatError:
     return DataFormatError(path, "has no train/ folder (expected train/<label>/*.txt, the aclImdb layout)")
 
 
-def _label_folders_in_archive(path: Path, unlabelled_folder: str) -> list[str]:
-    """Label folders are the directories directly under a `train/` directory anywhere in the archive."""
-    if tarfile.is_tarfile(path):
-        with tarfile.open(path) as archive:
-            members = [m.name for m in archive.getmembers()]
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            members = archive.namelist()
-    else:
-        raise DataFormatError(path, "is neither a folder nor a tar/zip archive in the aclImdb layout")
-    names = set()
-    for member in members:
-        parts = Path(member).parts
-        if parts and parts[0] == "__MACOSX":
-            continue
-        for i, part in enumerate(parts[:-2]):
-            if part == "train" and parts[i + 1] != unlabelled_folder and not parts[i + 1].startswith("."):
-                names.add(parts[i + 1])
-    return sorted(names)
+def nested_files(label_folder: Path) -> list[Path]:
+    """Files in folders under a label folder, at any depth: the loader does not read them (see the module doc)."""
+    return sorted(
+        Path(parent) / name
+        for sub in label_folder.iterdir()
+        if sub.is_dir()
+        for parent, _, names in os.walk(sub)
+        for name in names
+    )
+
+
+def _log_nested_files(label_folder: Path) -> None:
+    nested = nested_files(label_folder)
+    if nested:
+        logger.warning(
+            f"{label_folder}: {len(nested)} files in subfolders are not read, such as {nested[0]} "
+            "(a label's texts must be directly in its folder)"
+        )

@@ -47,8 +47,8 @@ def test_imdb_counts_lengths_and_fixes(cache):
     # More than 256 tokens: train/pos/4_10.txt and train/neg/4_1.txt; test/neg/2_2.txt.
     assert [s.longer_than_max for s in splits.values()] == [2, 0, 1]
     # BOM: train/neg/9_2.txt; CRLF: train/pos/9_9.txt.
-    assert splits["train"].loader == {"bom_files": 1, "crlf_files": 1, "skipped_files": 0}
-    assert splits["test"].loader == {"bom_files": 0, "crlf_files": 0, "skipped_files": 0}
+    assert splits["train"].loader == {"bom_files": 1, "crlf_files": 1, "skipped_files": 0, "nested_files": 0}
+    assert splits["test"].loader == {"bom_files": 0, "crlf_files": 0, "skipped_files": 0, "nested_files": 0}
 
 
 def test_wnut17_counts_lengths_and_separators(cache):
@@ -123,7 +123,7 @@ def test_text_folder_files_the_loader_skips_are_counted(tmp_path, cache):
 
     stats = compute_report("imdb", tmp_path, cache_dir=cache).splits[0]
 
-    assert stats.loader == {"bom_files": 0, "crlf_files": 0, "skipped_files": 2}
+    assert stats.loader == {"bom_files": 0, "crlf_files": 0, "skipped_files": 2, "nested_files": 0}
 
 
 def test_summary_json_plots_and_printed_lines_come_from_one_computation(tmp_path, cache):
