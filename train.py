@@ -318,17 +318,28 @@ def check_max_seq_length(config: TrainingConfig) -> None:
     """Longer windows than the model has position embeddings for crash in the first forward pass (or are cut to
     the tokenizer's limit without a word); the model's config is a small file, read before any data."""
     length = config.max_seq_length or TASKS[config.task].task.default_max_seq_length
+    limit, source = model_length_limit(resolve_model(config.model), config.model)
+    if limit is not None and length > limit:
+        default = "" if config.max_seq_length else " (the task's default)"
+        raise _refuse("max_seq_length", length, f"at most {limit}{default}, the model's {source}")
+
+
+def model_length_limit(model_path: str, flag_value: str) -> tuple[int | None, str]:
+    """The model's `max_position_embeddings`; for a folder without `config.json` (a Keras model written by this
+    project) the `model_max_length` its tokenizer was saved with."""
+    tokenizer_config = Path(model_path) / "tokenizer_config.json"
+    if Path(model_path).is_dir() and not (Path(model_path) / "config.json").is_file():
+        if tokenizer_config.is_file():
+            limit = json.loads(tokenizer_config.read_text()).get("model_max_length")
+            return (limit if isinstance(limit, int) else None), "tokenizer's model_max_length"
+        return None, ""
     try:
-        model_config = AutoConfig.from_pretrained(resolve_model(config.model))
+        model_config = AutoConfig.from_pretrained(model_path)
     except (OSError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"--model {config.model}: cannot read its config ({first_line})") from err
+        raise ValueError(f"--model {flag_value}: cannot read its config ({first_line})") from err
     limit = getattr(model_config, "max_position_embeddings", None)
-    if isinstance(limit, int) and length > limit:
-        source = "" if config.max_seq_length else " (the task's default)"
-        raise _refuse(
-            "max_seq_length", length, f"at most {limit}{source}, the model's max_position_embeddings"
-        )
+    return (limit if isinstance(limit, int) else None), "max_position_embeddings"
 
 
 def checkpoint_to_resume(config: TrainingConfig) -> Path | None:

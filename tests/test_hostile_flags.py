@@ -366,3 +366,18 @@ def test_a_figure_that_fails_half_way_is_not_left_behind(tmp_path, monkeypatch):
         "eval_confusion_matrix.json",
         "eval_predictions.jsonl",
     ]
+
+
+def test_a_keras_model_folder_is_held_to_its_tokenizers_length(tiny_tokenizer, tmp_path, no_loading, capsys):
+    """A `.keras` folder has no `config.json`: the tokenizer saved beside the model says how long inputs may be."""
+    folder = tmp_path / "keras_model"
+    tiny_tokenizer.save_pretrained(folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 64}))
+    argv = imdb(folder, tmp_path / "out", "--framework", "tensorflow", "--max_seq_length", "65")
+    assert train.main(argv) == 2
+    (error,) = error_lines(capsys)
+    assert (
+        error == "error: --max_seq_length 65: expected at most 64, the model's tokenizer's model_max_length"
+    )
+    assert no_loading == []
