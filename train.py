@@ -287,7 +287,9 @@ def check_output_dir(config: TrainingConfig) -> None:
             f"--output_dir {output_dir} is the --model folder: write this run's outputs to another folder"
         )
     earlier = earlier_outputs(output_dir)
-    if earlier and not config.overwrite_output_dir and checkpoint_to_resume(config) is None:
+    checkpoint = checkpoint_to_resume(config)
+    continues = checkpoint is not None and (resolved / CHECKPOINTS) in checkpoint.resolve().parents
+    if earlier and not config.overwrite_output_dir and not continues:
         shown = ", ".join(path.name for path in earlier[:3]) + (", ..." if len(earlier) > 3 else "")
         raise ValueError(
             f"--output_dir {output_dir} holds an earlier run's outputs ({shown}): pass --overwrite_output_dir to "

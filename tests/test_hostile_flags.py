@@ -218,7 +218,8 @@ def test_an_earlier_runs_output_dir_is_refused_and_left_untouched(
 ):
     output_dir = copy_of(finished_run, tmp_path)
     before = {p: p.read_bytes() for p in output_dir.rglob("*") if p.is_file()}
-    for extra in ([], ["--do_train", "false"]):
+    elsewhere = train.latest_checkpoint(finished_run)  # continues the run of another folder, not this one's
+    for extra in ([], ["--do_train", "false"], ["--resume_from_checkpoint", str(elsewhere)]):
         assert train.main(imdb(tiny_model_dir, output_dir, *extra)) == 2
         (error,) = error_lines(capsys)
         assert error.startswith(f"error: --output_dir {output_dir} holds an earlier run's outputs")
@@ -381,3 +382,17 @@ def test_a_keras_model_folder_is_held_to_its_tokenizers_length(tiny_tokenizer, t
         error == "error: --max_seq_length 65: expected at most 64, the model's tokenizer's model_max_length"
     )
     assert no_loading == []
+
+
+def test_resume_latest_in_an_earlier_runs_folder_refuses_other_data(
+    finished_run, tiny_model_dir, tmp_path, capsys
+):
+    """A careless `--resume_from_checkpoint latest` in another run's folder: its checkpoint is not this run's."""
+    output_dir = copy_of(finished_run, tmp_path)
+    before = {p: p.read_bytes() for p in output_dir.rglob("*") if p.is_file()}
+    argv = imdb(tiny_model_dir, output_dir, "--resume_from_checkpoint", "latest", "--max_train_samples", "12")
+    assert train.main(argv) == 2
+    (error,) = error_lines(capsys)
+    latest = train.latest_checkpoint(output_dir)
+    assert error.startswith(f"error: {latest} is another run's checkpoint: training data '"), error
+    assert {p: p.read_bytes() for p in output_dir.rglob("*") if p.is_file()} == before
