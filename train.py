@@ -243,6 +243,7 @@ def check_flags(config: TrainingConfig) -> None:
 
 
 def check_resume_flags(config: TrainingConfig) -> None:
+    """A resume that could not happen must not be dropped silently into a run from scratch."""
     resume = config.resume_from_checkpoint
     if resume is None:
         return
@@ -262,6 +263,11 @@ def check_resume_flags(config: TrainingConfig) -> None:
 def check_output_dir(config: TrainingConfig) -> None:
     """The output directory must be a folder of its own: not a file, not where the data or the model is read from,
     and not an earlier run's outputs unless the user says to replace them (or continues that run)."""
+    check_output_dir_location(config)
+    check_output_dir_reuse(config)
+
+
+def check_output_dir_location(config: TrainingConfig) -> None:
     output_dir = Path(config.output_dir)
     for folder in (output_dir, *output_dir.parents):
         if folder.exists() and not folder.is_dir():
@@ -286,6 +292,11 @@ def check_output_dir(config: TrainingConfig) -> None:
         raise ValueError(
             f"--output_dir {output_dir} is the --model folder: write this run's outputs to another folder"
         )
+
+
+def check_output_dir_reuse(config: TrainingConfig) -> None:
+    output_dir = Path(config.output_dir)
+    resolved = output_dir.resolve()
     earlier = earlier_outputs(output_dir)
     checkpoint = checkpoint_to_resume(config)
     continues = checkpoint is not None and (resolved / CHECKPOINTS) in checkpoint.resolve().parents
