@@ -10,6 +10,7 @@ scoring. Device placement, mixed precision and multi-process runs come from Acce
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -22,19 +23,21 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, LoggerType, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, HfArgumentParser, get_scheduler
+from transformers import AutoConfig, AutoTokenizer, HfArgumentParser, get_scheduler
 
 import loaders
 from processing import analysis
 from processing.batching import EpochLengthGroupedSampler, feature_lengths, longest_first, restore_order
 from processing.hub import push_output_dir, shareable_args, write_model_card
 from processing.models import resolve_model, save_tokenizer
+from processing.outputs import atomic_files_into, write_json
 from processing.registry import TASKS
 from processing.tasks import Task, model_inputs
 
@@ -135,6 +138,12 @@ class TrainingConfig:
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' in <output_dir>/checkpoints."}
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace an earlier run's results, figures, model and checkpoints in --output_dir."
+        },
+    )
     report_to: str = field(
         default="auto",
         metadata={"help": "Tracker for accelerator.init_trackers: tensorboard, all, none, auto."},
@@ -177,12 +186,270 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
     return parser.parse_args_into_dataclasses(args=argv)[0]
 
 
+EARLIER_OUTPUTS = (
+    "training_args.json", "README.md", "*_results.json", "*_predictions.jsonl", "*predictions.json",
+    "*null_odds.json", "*_analysis.json", "*_confusion_matrix.json", "*_confusion_matrix.png", "*_per_type.png",
+    "*_entity_confusions.json", "*_entity_confusions.md", "*_qa_breakdown.json", "*_qa_breakdown.png",
+    "config.json", "generation_config.json", "model.safetensors", "model-*.safetensors",
+    "model.safetensors.index.json", "pytorch_model*.bin", "model.keras", "label_names.json", "tokenizer*",
+    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
+    "sentencepiece.bpe.model",
+)  # fmt: skip
+"""What a run of either framework writes at the top of its output directory: a folder holding any of these holds an
+earlier run's outputs, and `--overwrite_output_dir` removes exactly these (plus checkpoints, tracker logs and
+half-written files), never anything else the folder holds."""
+PARTIAL_WRITES = (".*.partial", ".partial-*")
+TRACKERS = {"auto", "none", *(tracker.value for tracker in LoggerType)}
+
+
+def check_config(config: TrainingConfig) -> None:
+    """Refuse a bad flag before any work, in one line naming it: each of these would otherwise fail (or, worse, be
+    quietly ignored or clamped) after data loading and tokenizing, or deep inside the loop."""
+    check_flags(config)
+    check_output_dir(config)
+    check_max_seq_length(config)
+
+
+def _refuse(flag: str, value: Any, expected: str) -> ValueError:
+    return ValueError(f"--{flag} {value!r}: expected {expected}")
+
+
+def check_flags(config: TrainingConfig) -> None:
+    """The flags whose validity depends on nothing but their own values."""
+    required = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+    required += ("n_best_size", "max_answer_length")
+    optional = ("max_seq_length", "max_train_samples", "max_eval_samples", "save_total_limit")
+    optional += ("preprocessing_num_workers",)
+    for flag in (*required, *optional):
+        value = getattr(config, flag)
+        if (value is None and flag not in optional) or (value is not None and value < 1):
+            raise _refuse(flag, value, "an integer >= 1")
+    for flag in ("num_train_epochs", "learning_rate"):
+        value = getattr(config, flag)
+        if not (math.isfinite(value) and value > 0):
+            raise _refuse(flag, value, "a number > 0")
+    if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
+        raise _refuse("weight_decay", config.weight_decay, "a number >= 0")
+    if not 0 <= config.warmup_ratio <= 1:
+        raise _refuse("warmup_ratio", config.warmup_ratio, "a share of the steps between 0 and 1")
+    size = config.validation_size
+    if not (0 < size < 1 or (size >= 1 and float(size).is_integer())):
+        raise _refuse("validation_size", size, "a share between 0 and 1, or a whole number of examples")
+    if not 0 <= config.seed < 2**32:
+        raise _refuse("seed", config.seed, "an integer from 0 to 2**32 - 1")
+    if config.doc_stride < 0:
+        raise _refuse("doc_stride", config.doc_stride, "an integer >= 0")
+    if not math.isfinite(config.null_score_diff_threshold):
+        raise _refuse("null_score_diff_threshold", config.null_score_diff_threshold, "a finite number")
+    every = config.checkpointing_steps
+    if every is not None and every != "epoch" and not (every.isdigit() and int(every) >= 1):
+        raise _refuse("checkpointing_steps", every, "an integer >= 1 or 'epoch'")
+    if config.report_to not in TRACKERS:
+        raise _refuse("report_to", config.report_to, f"one of {', '.join(sorted(TRACKERS))}")
+    check_resume_flags(config)
+
+
+def check_resume_flags(config: TrainingConfig) -> None:
+    """A resume that could not happen must not be dropped silently into a run from scratch."""
+    resume = config.resume_from_checkpoint
+    if resume is None:
+        return
+    if not config.do_train:
+        raise _refuse("resume_from_checkpoint", resume, "no value with --do_train false (nothing is trained)")
+    if config.overwrite_output_dir:
+        raise ValueError(
+            "--overwrite_output_dir removes the checkpoints --resume_from_checkpoint would continue from: "
+            "give one or the other"
+        )
+    if resume != "latest" and not (Path(resume) / STATE_FILE).is_file():
+        raise _refuse(
+            "resume_from_checkpoint", resume, f"'latest' or a checkpoint folder holding {STATE_FILE}"
+        )
+
+
+def check_output_dir(config: TrainingConfig) -> None:
+    """The output directory must be a folder of its own: not a file, not where the data or the model is read from,
+    and not an earlier run's outputs unless the user says to replace them (or continues that run)."""
+    check_output_dir_location(config)
+    check_output_dir_reuse(config)
+
+
+def check_output_dir_location(config: TrainingConfig) -> None:
+    output_dir = Path(config.output_dir)
+    for folder in (output_dir, *output_dir.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--output_dir {output_dir}: {folder} is a file, not a folder")
+    resolved = output_dir.resolve()
+    if config.data_dir and Path(config.data_dir).is_dir():
+        data_dir = Path(config.data_dir).resolve()
+        if resolved == data_dir or data_dir in resolved.parents:
+            raise ValueError(
+                f"--output_dir {output_dir} is inside --data_dir {config.data_dir}: its files could be read as "
+                "data; write them elsewhere"
+            )
+    files = {"data_dir": config.data_dir, "train_file": config.train_file}
+    files |= {"validation_file": config.validation_file, "test_file": config.test_file}
+    for flag, path in files.items():
+        if path and Path(path).is_file() and Path(path).resolve().parent == resolved:
+            raise ValueError(
+                f"--output_dir {output_dir} is the folder of --{flag} {path}: outputs there could replace data "
+                "files; write them elsewhere"
+            )
+    if Path(config.model).is_dir() and Path(config.model).resolve() == resolved:
+        raise ValueError(
+            f"--output_dir {output_dir} is the --model folder: write this run's outputs to another folder"
+        )
+
+
+def check_output_dir_reuse(config: TrainingConfig) -> None:
+    output_dir = Path(config.output_dir)
+    resolved = output_dir.resolve()
+    earlier = earlier_outputs(output_dir)
+    checkpoint = checkpoint_to_resume(config)
+    continues = checkpoint is not None and (resolved / CHECKPOINTS) in checkpoint.resolve().parents
+    if earlier and not config.overwrite_output_dir and not continues:
+        shown = ", ".join(path.name for path in earlier[:3]) + (", ..." if len(earlier) > 3 else "")
+        raise ValueError(
+            f"--output_dir {output_dir} holds an earlier run's outputs ({shown}): pass --overwrite_output_dir to "
+            "replace them, --resume_from_checkpoint to continue that run, or choose another --output_dir"
+        )
+
+
+def earlier_outputs(output_dir: Path) -> list[Path]:
+    """Files of an earlier run, and its checkpoints if one is complete (a run killed in its first save left none)."""
+    found = sorted({path for pattern in EARLIER_OUTPUTS for path in output_dir.glob(pattern)})
+    return found + ([output_dir / CHECKPOINTS] if complete_checkpoints(output_dir) else [])
+
+
+def clear_earlier_outputs(config: TrainingConfig) -> None:
+    """For --overwrite_output_dir: no stale result, prediction, figure or checkpoint may outlive the run it came
+    from and reach the new run's model card or Hub upload."""
+    output_dir = Path(config.output_dir)
+    leftovers = [*earlier_outputs(output_dir), output_dir / CHECKPOINTS, output_dir / f"train-{config.task}"]
+    leftovers += [path for pattern in PARTIAL_WRITES for path in output_dir.glob(pattern)]
+    for path in leftovers:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def check_max_seq_length(config: TrainingConfig) -> None:
+    """Longer windows than the model has position embeddings for crash in the first forward pass (or are cut to
+    the tokenizer's limit without a word); the model's config is a small file, read before any data."""
+    length = config.max_seq_length or TASKS[config.task].task.default_max_seq_length
+    limit, source = model_length_limit(resolve_model(config.model), config.model)
+    if limit is not None and length > limit:
+        default = "" if config.max_seq_length else " (the task's default)"
+        raise _refuse("max_seq_length", length, f"at most {limit}{default}, the model's {source}")
+
+
+def model_length_limit(model_path: str, flag_value: str) -> tuple[int | None, str]:
+    """The model's `max_position_embeddings`; for a folder without `config.json` (a Keras model written by this
+    project) the `model_max_length` its tokenizer was saved with."""
+    tokenizer_config = Path(model_path) / "tokenizer_config.json"
+    if Path(model_path).is_dir() and not (Path(model_path) / "config.json").is_file():
+        if tokenizer_config.is_file():
+            limit = json.loads(tokenizer_config.read_text()).get("model_max_length")
+            return (limit if isinstance(limit, int) else None), "tokenizer's model_max_length"
+        return None, ""
+    try:
+        model_config = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--model {flag_value}: cannot read its config ({first_line})") from err
+    limit = getattr(model_config, "max_position_embeddings", None)
+    return (limit if isinstance(limit, int) else None), "max_position_embeddings"
+
+
+def checkpoint_to_resume(config: TrainingConfig) -> Path | None:
+    """The checkpoint --resume_from_checkpoint names; None when not resuming, or 'latest' finds none."""
+    if not config.resume_from_checkpoint:
+        return None
+    if config.resume_from_checkpoint == "latest":
+        return latest_checkpoint(Path(config.output_dir))
+    return Path(config.resume_from_checkpoint)
+
+
+def check_splits(config: TrainingConfig, raw: datasets.DatasetDict) -> None:
+    """Flags that name splits or sizes of the data, checked right after loading, before any tokenizing."""
+    if config.eval_split not in raw:
+        raise ValueError(f"--eval_split {config.eval_split!r} is not in the data (splits: {list(raw)})")
+    used = [config.eval_split, *(s for s in ("test",) if s in raw)] + (["train"] if config.do_train else [])
+    for split in dict.fromkeys(used):
+        missing = unlabelled_examples(raw[split])
+        if missing:
+            flag = "--eval_split" if split == config.eval_split else "the split"
+            raise ValueError(
+                f"{flag} {split!r} has {missing} missing labels (-1, unlabelled examples): it can be neither "
+                "scored nor trained on; use a split with labels"
+            )
+
+
+def unlabelled_examples(split: datasets.Dataset) -> int:
+    """Labels of -1 (the missing class) in any `ClassLabel` column, or in any position of a sequence of them."""
+    missing = 0
+    for name, feature in split.features.items():
+        labels = feature if isinstance(feature, datasets.ClassLabel) else getattr(feature, "feature", None)
+        if isinstance(labels, datasets.ClassLabel):
+            column = split.with_format("arrow")[name]
+            values = column if labels is feature else pa.compute.list_flatten(column)
+            missing += pa.compute.sum(pa.compute.less(values, 0)).as_py() or 0
+    return missing
+
+
+def data_fingerprint(split: datasets.Dataset) -> str:
+    """A hash of the training examples themselves, in training order: the same data copied elsewhere matches, a
+    changed example, another selection or another held-out validation split does not. Batches are rebuilt as one
+    chunk each so the hash does not depend on how the Arrow files happen to be chunked."""
+    digest = hashlib.sha256(repr(split.features).encode())
+    for table in split.with_format("arrow").iter(batch_size=10_000):
+        for batch in table.combine_chunks().to_batches():
+            digest.update(batch.serialize())
+    return digest.hexdigest()[:16]
+
+
+def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Dataset, label_names: Any) -> dict:
+    """What a checkpoint must share with the run that resumes it, recorded in its state file."""
+    model = str(Path(config.model).resolve()) if Path(config.model).is_dir() else config.model
+    return {
+        "task": task.name,
+        "model": model,
+        "data": data_fingerprint(train_split),
+        "label_names": label_names,
+    }
+
+
+def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
+    """A checkpoint of another task, model or data would resume silently into nonsense."""
+    if not (checkpoint / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
+    recorded = json.loads((checkpoint / STATE_FILE).read_text())
+    names = {"task": "task", "model": "model", "data": "training data", "label_names": "labels"}
+    differences = [
+        f"{names[key]} {recorded[key]!r} there, {value!r} here"
+        if key in recorded
+        else f"{names[key]} not recorded"
+        for key, value in identity.items()
+        if recorded.get(key) != value
+    ]
+    if differences:
+        raise ValueError(
+            f"{checkpoint} is another run's checkpoint: {'; '.join(differences)}. Resume with the same task, "
+            "model and data, or start a new --output_dir"
+        )
+
+
 def load_raw(config: TrainingConfig, loader: str, task: Task) -> datasets.DatasetDict:
     """Raw splits from the loaders, with a seeded validation split held out of train when the data has none."""
     files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
     data_files = {split: path for split, path in files.items() if path} or None
     raw = loaders.load_dataset(loader, data_dir=config.data_dir, data_files=data_files)
     size = int(config.validation_size) if config.validation_size >= 1 else config.validation_size
+    if "validation" not in raw and isinstance(size, int) and size >= len(raw["train"]):
+        raise _refuse(
+            "validation_size", size, f"fewer examples than the {len(raw['train'])} of the train split"
+        )
     raw = loaders.with_validation_split(
         raw, size, seed=config.seed, stratify_by_column=task.label_column, group_by_column=task.group_column
     )
@@ -191,6 +458,7 @@ def load_raw(config: TrainingConfig, loader: str, task: Task) -> datasets.Datase
     for split in raw:
         if split != "train" and config.max_eval_samples is not None:
             raw[split] = raw[split].select(range(min(config.max_eval_samples, len(raw[split]))))
+    check_splits(config, raw)
     return raw
 
 
@@ -248,7 +516,7 @@ def save_checkpoint(accelerator: Accelerator, config: TrainingConfig, state: dic
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
     if accelerator.is_main_process:
-        (partial / STATE_FILE).write_text(json.dumps(state))
+        write_json(partial / STATE_FILE, state, indent=None)
         partial.rename(final)
         if config.save_total_limit:
             for old in complete_checkpoints(Path(config.output_dir))[: -config.save_total_limit]:
@@ -270,6 +538,7 @@ class Run:
     eval_features: dict[str, datasets.Dataset]
     eval_dataloaders: dict[str, DataLoader]
     eval_orders: dict[str, np.ndarray | None]
+    identity: dict[str, Any] = field(default_factory=dict)
     train_dataloader: DataLoader | None = None
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
@@ -287,14 +556,21 @@ def setup(config: TrainingConfig) -> Run:
         project_dir=config.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )
+    if config.overwrite_output_dir and accelerator.is_main_process:
+        clear_earlier_outputs(config)
+    accelerator.wait_for_everyone()
     set_seed(config.seed)
     model_path = resolve_model(config.model)
     with accelerator.main_process_first():
         raw = load_raw(config, choice.loader, task)
-    if config.eval_split not in raw:
-        raise ValueError(f"--eval_split {config.eval_split!r} is not in the data (splits: {list(raw)})")
     label_names = task.label_names(raw["train"].features)
+    identity = run_identity(config, task, raw["train"], label_names) if config.do_train else {}
+    checkpoint = checkpoint_to_resume(config) if config.do_train else None
+    if checkpoint is not None:
+        check_same_run(checkpoint, identity)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if task.check is not None:
+        task.check(raw, tokenizer, config)
     model = task.load_model(model_path, label_names, use_safetensors=config.use_safetensors)
     eval_splits = [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
     with accelerator.main_process_first():
@@ -329,6 +605,7 @@ def setup(config: TrainingConfig) -> Run:
         eval_features,
         eval_dataloaders,
         eval_orders,
+        identity,
     )
     if train_features is None:
         run.model = accelerator.prepare(model)
@@ -383,25 +660,14 @@ def resume_position(run: Run) -> dict[str, int]:
     """Load the checkpoint asked for and say where in training it was taken."""
     config = run.config
     start = {"completed_steps": 0, "epoch": 0, "batches_in_epoch": 0}
-    if not config.resume_from_checkpoint:
-        return start
-    if config.resume_from_checkpoint == "latest":
-        checkpoint = latest_checkpoint(Path(config.output_dir))
-        if checkpoint is None:
+    checkpoint = checkpoint_to_resume(config)
+    if checkpoint is None:
+        if config.resume_from_checkpoint:
             run.accelerator.print(
                 f"No checkpoint in {config.output_dir}/{CHECKPOINTS}: starting from scratch"
             )
-            return start
-    else:
-        checkpoint = Path(config.resume_from_checkpoint)
-    if not (checkpoint / STATE_FILE).is_file():
-        raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
+        return start
     position = json.loads((checkpoint / STATE_FILE).read_text())
-    if position.get("label_names") != run.label_names:
-        raise ValueError(
-            f"{checkpoint} was trained with labels {position.get('label_names')}, "
-            f"but the data has {run.label_names}: resume with the same data, or start a new --output_dir"
-        )
     run.accelerator.load_state(str(checkpoint))
     run.accelerator.print(f"Resumed from {checkpoint} at step {position['completed_steps']}")
     return position
@@ -459,7 +725,7 @@ def train_loop(run: Run) -> bool:
                         "completed_steps": completed_steps,
                         "epoch": epoch,
                         "batches_in_epoch": batches_in_epoch,
-                        "label_names": run.label_names,
+                        **run.identity,
                     }
                     if accelerator.check_trigger():
                         save_checkpoint(accelerator, config, state)
@@ -478,12 +744,13 @@ def train_loop(run: Run) -> bool:
                 accelerator.log(_scalars(metrics), step=completed_steps)
             if config.checkpointing_steps == "epoch":
                 state = {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}
-                save_checkpoint(accelerator, config, {**state, "label_names": run.label_names})
+                save_checkpoint(accelerator, config, {**state, **run.identity})
     return True
 
 
 def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
-    """The whole job: set up, train (unless --do_train false), score every evaluated split, save."""
+    """The whole job: check the flags, set up, train (unless --do_train false), score every evaluated split, save."""
+    check_config(config)
     if config.framework == "tensorflow":
         from processing import keras_training  # imports TensorFlow, which the PyTorch path never needs
 
@@ -515,12 +782,13 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
     if accelerator.is_main_process:
         output_dir = Path(config.output_dir)
         if run.train_dataloader is not None:
-            accelerator.unwrap_model(run.model).save_pretrained(
-                output_dir, state_dict=state_dict, safe_serialization=True
-            )
-            save_tokenizer(run.tokenizer, output_dir)
+            with atomic_files_into(output_dir) as staging:
+                accelerator.unwrap_model(run.model).save_pretrained(
+                    staging, state_dict=state_dict, safe_serialization=True
+                )
+                save_tokenizer(run.tokenizer, staging)
         run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
-        (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
+        write_json(output_dir / "training_args.json", run_args)
         for split in run.eval_features:
             name = "eval" if split == config.eval_split else split
             analysis.write_analysis(output_dir, name, run.task.name, run.raw[split], run.label_names)
@@ -563,7 +831,7 @@ def score_split(
         output_dir = Path(config.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         name = "eval" if split == config.eval_split else split
-        (output_dir / f"{name}_results.json").write_text(json.dumps(metrics, indent=2))
+        write_json(output_dir / f"{name}_results.json", metrics)
         scored.write_predictions(output_dir, name)
     return metrics
 

@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .classification import confusion_matrix
+from .outputs import atomic_path, write_json, write_text
 from .squad_metric import compute_exact, compute_f1, normalize_answer
 
 TOP_CONFUSIONS = 10
@@ -62,7 +63,7 @@ def write_analysis(
     else:
         raise ValueError(f"no analysis for task {task_name!r}")
     index = out / f"{split}_analysis.json"
-    _write_json(index, [{"file": w.path.name, "caption": w.caption} for w in written])
+    write_json(index, [{"file": w.path.name, "caption": w.caption} for w in written])
     return written
 
 
@@ -75,15 +76,11 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def _write_json(path: Path, value: Any) -> Path:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
-
-
 def _save(figure: Figure, path: Path) -> Path:
     """`Figure.savefig` renders PNG with the Agg canvas without pyplot, so it works headless and keeps no global
-    figure state across a training run."""
-    figure.savefig(path, dpi=100)
+    figure state across a training run. The format is named because the temporary file's suffix is not `.png`."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, format="png")
     return path
 
 
@@ -96,7 +93,7 @@ def _classification(out: Path, split: str, label_names: list[str] | None) -> lis
         np.array([index[r["predicted"]] for r in rows], dtype=np.int64),
         len(names),
     )
-    data = _write_json(out / f"{split}_confusion_matrix.json", {"labels": names, "matrix": matrix.tolist()})
+    data = write_json(out / f"{split}_confusion_matrix.json", {"labels": names, "matrix": matrix.tolist()})
     picture = _save(_plot_confusion(matrix, names, split), out / f"{split}_confusion_matrix.png")
     caption = (
         f"Confusion matrix on {_split_words(split)} ({len(rows)} examples): rows are true labels, columns "
@@ -128,9 +125,8 @@ def _token_classification(out: Path, split: str) -> list[Written]:
     per_type = json.loads((out / f"{split}_results.json").read_text(encoding="utf-8"))["per_type"]
     chart = _save(_plot_per_type(per_type, split), out / f"{split}_per_type.png")
     confusions = entity_confusions(_read_jsonl(out / f"{split}_predictions.jsonl"))
-    table = _write_json(out / f"{split}_entity_confusions.json", confusions)
-    markdown = out / f"{split}_entity_confusions.md"
-    markdown.write_text(confusions_markdown(confusions), encoding="utf-8")
+    table = write_json(out / f"{split}_entity_confusions.json", confusions)
+    markdown = write_text(out / f"{split}_entity_confusions.md", confusions_markdown(confusions))
     caption = (
         f"Most frequent word-level confusions between entity types on {_split_words(split)} (O: no entity)."
     )
@@ -195,7 +191,7 @@ def _question_answering(out: Path, split: str, raw: datasets.Dataset) -> list[Wr
     prefix = "" if split == "eval" else f"{split}_"
     predictions = json.loads((out / f"{prefix}predictions.json").read_text(encoding="utf-8"))
     breakdown = qa_breakdown(raw, predictions)
-    data = _write_json(out / f"{split}_qa_breakdown.json", breakdown)
+    data = write_json(out / f"{split}_qa_breakdown.json", breakdown)
     chart = _save(_plot_qa(breakdown, split), out / f"{split}_qa_breakdown.png")
     caption = (
         f"Exact match and F1 on {_split_words(split)} by answerability and by context length in words "

@@ -15,6 +15,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from .outputs import atomic_path
 from .tasks import Scored, Task, load_labelled_model
 
 
@@ -74,7 +75,7 @@ def score(
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         path = output_dir / f"{split}_predictions.jsonl"
-        with open(path, "w", encoding="utf-8") as f:
+        with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as f:
             for index, (label, predicted) in enumerate(zip(labels, predictions, strict=True)):
                 row = {
                     "index": index,

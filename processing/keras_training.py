@@ -10,7 +10,6 @@ trackers, the model card and Hub uploads stay PyTorch-only.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -30,11 +29,19 @@ import tensorflow as tf
 from huggingface_hub import snapshot_download
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from train import TrainingConfig, concatenate_padded, load_raw, metrics_line, score_split
+from train import (
+    TrainingConfig,
+    clear_earlier_outputs,
+    concatenate_padded,
+    load_raw,
+    metrics_line,
+    score_split,
+)
 
 from .batching import feature_lengths, longest_first
 from .hub import shareable_args
-from .models import resolve_model
+from .models import resolve_model, save_tokenizer
+from .outputs import atomic_files_into, write_json
 from .registry import TASKS
 from .tasks import Task
 from .tf_data import to_tf_dataset, training_order
@@ -84,16 +91,18 @@ def setup(config: TrainingConfig) -> KerasRun:
     Hugging Face BERT folder that gets a new head.
     """
     check_supported(config)
+    if config.overwrite_output_dir:
+        clear_earlier_outputs(config)
     choice = TASKS[config.task]
     task = choice.task
     config.max_seq_length = config.max_seq_length or task.default_max_seq_length
     keras.utils.set_random_seed(config.seed)
     model_dir = model_folder(config.model)
     raw = load_raw(config, choice.loader, task)
-    if config.eval_split not in raw:
-        raise ValueError(f"--eval_split {config.eval_split!r} is not in the data (splits: {list(raw)})")
     label_names = task.label_names(raw["train"].features)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if task.check is not None:
+        task.check(raw, tokenizer, config)
     if (Path(model_dir) / keras_models.MODEL_FILE).is_file():
         model, trained_task, trained_labels = keras_models.load(Path(model_dir))
         if (trained_task, trained_labels) != (task.name, label_names):
@@ -217,8 +226,9 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
 
     output_dir = Path(config.output_dir)
     if run.train_features is not None:
-        keras_models.save(run.model, output_dir, run.task.name, run.label_names)
-        run.tokenizer.save_pretrained(output_dir)
+        with atomic_files_into(output_dir) as staging:
+            keras_models.save(run.model, staging, run.task.name, run.label_names)
+            save_tokenizer(run.tokenizer, staging)
     run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
-    (output_dir / "training_args.json").write_text(json.dumps(run_args, indent=2))
+    write_json(output_dir / "training_args.json", run_args)
     return results

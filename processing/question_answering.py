@@ -7,7 +7,6 @@ odds in exactly the formats the official SQuAD 2.0 evaluation script reads.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from transformers import (
     AutoModelForQuestionAnswering,
     BatchEncoding,
@@ -24,6 +23,7 @@ from transformers import (
 )
 
 from .models import load_pretrained
+from .outputs import write_json
 from .squad_metric import evaluate_examples
 from .tasks import Scored, Task
 
@@ -409,11 +409,31 @@ def score(
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         prefix = "" if split == "eval" else f"{split}_"
         paths = [output_dir / f"{prefix}predictions.json", output_dir / f"{prefix}null_odds.json"]
-        paths[0].write_text(json.dumps(predictions, indent=2, ensure_ascii=False), encoding="utf-8")
-        paths[1].write_text(json.dumps(null_odds, indent=2), encoding="utf-8")
-        return paths
+        return [write_json(paths[0], predictions), write_json(paths[1], null_odds)]
 
     return Scored(metrics=metrics, write_predictions=write_predictions)
+
+
+def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
+    """Every window holds the whole question, the special tokens and more context than the stride overlaps; a
+    question too long for that makes the tokenizer panic mid-`map`, so the longest one is found first."""
+    length = min(config.max_seq_length, tokenizer.model_max_length)
+    if config.doc_stride >= length:
+        raise ValueError(f"--doc_stride {config.doc_stride}: expected less than --max_seq_length {length}")
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    for split, examples in raw.items():
+        questions = [question.lstrip() for question in examples["question"]]
+        sizes = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
+        if not sizes:
+            continue
+        longest = int(np.argmax(sizes))
+        if length - sizes[longest] - specials <= config.doc_stride:
+            raise ValueError(
+                f"--max_seq_length {length} leaves no room for the context of question "
+                f"{examples[longest]['id']!r} ({split}: {sizes[longest]} tokens + {specials} special ones, and "
+                f"--doc_stride {config.doc_stride}): expected more than "
+                f"{sizes[longest] + specials + config.doc_stride}, or a smaller --doc_stride"
+            )
 
 
 def calibrate(config: Any, validation_metrics: dict[str, Any]) -> None:
@@ -437,4 +457,5 @@ TASK = Task(
     output_names=("start_logits", "end_logits"),
     score=score,
     calibrate=calibrate,
+    check=check_window_room,
 )

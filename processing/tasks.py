@@ -46,6 +46,8 @@ class Task:
     `score(raw_split, features, outputs, label_names, config)` gives metrics and predictions.
     `calibrate(config, validation_metrics)`, if given, tunes settings on the validation figures of the final model
     before later splits are scored (never the other way round).
+    `check(raw_splits, tokenizer, config)`, if given, refuses flags that do not fit the loaded data, before any of
+    it is tokenized (question answering: windows too short for the longest question).
     """
 
     name: str
@@ -60,6 +62,7 @@ class Task:
     output_names: tuple[str, ...]
     score: Score
     calibrate: Callable[[Any, dict[str, Any]], None] | None = None
+    check: Callable[[datasets.DatasetDict, PreTrainedTokenizerBase, Any], None] | None = None
 
 
 def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels: bool) -> list[str]:

@@ -20,6 +20,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from .outputs import atomic_path
 from .tasks import Scored, Task, load_labelled_model
 
 IGNORE_INDEX = -100
@@ -142,7 +143,7 @@ def score(
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         path = output_dir / f"{split}_predictions.jsonl"
-        with open(path, "w", encoding="utf-8") as f:
+        with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as f:
             for example_id, tokens, gold, predicted in zip(
                 raw["id"], raw["tokens"], true_tags, predicted_tags, strict=True
             ):
