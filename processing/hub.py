@@ -21,6 +21,7 @@ from huggingface_hub.utils import validate_repo_id
 from transformers.modelcard import TASK_TAG_TO_NAME_MAPPING
 
 from .models import embedded_hub_id, resolve_model
+from .outputs import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def write_model_card(
 ) -> Path:
     """Write `model_card(...)` as the output folder's README.md, which is what the Hub shows and parses."""
     path = Path(output_dir) / README
-    model_card(
+    card = model_card(
         output_dir,
         config,
         results,
@@ -228,7 +229,9 @@ def write_model_card(
         dataset_name,
         model_id=model_id,
         license=license,
-    ).save(path)
+    )
+    with atomic_path(path) as temporary:
+        card.save(temporary)
     return path
 
 
