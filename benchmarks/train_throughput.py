@@ -9,8 +9,8 @@ seeded 10% validation split, first N of the rest). Each path runs `--warmup_step
 `--steps` timed ones; the paths alternate (ours, classic, trainer, ours, ...) for `--rounds` rounds, each run in a
 fresh Python process.
 
-ours:    `train.setup(TrainingConfig(...))` (so: our loader, `classification.prepare`, length-grouped batches on by
-         default, dynamic padding, Accelerate), then `train.train_loop(run)` itself with `run.max_steps` set to
+ours:    `torch_loop.setup(TrainingConfig(...))` (so: our loader, `classification.prepare`, length-grouped batches on by
+         default, dynamic padding, Accelerate), then `torch_loop.train_loop(run)` itself with `run.max_steps` set to
          warmup + steps. The training data loader is wrapped to note when the loop asks for each batch; the clock
          runs from the request of the first timed batch to the loop's return.
 classic: `tokenizer(texts, truncation=True, padding=True)` (padded to the longest review: the maximum length on
@@ -99,7 +99,7 @@ def batch_counts(batch) -> tuple[int, int, int]:
 
 
 def training_config(args: argparse.Namespace, output_dir: str):
-    from train import TrainingConfig
+    from runner.config import TrainingConfig
 
     return TrainingConfig(
         task="imdb",
@@ -120,12 +120,12 @@ def training_config(args: argparse.Namespace, output_dir: str):
 
 
 def training_reviews(args: argparse.Namespace, output_dir: str):
-    """Exactly the raw reviews `train.setup` trains on with this configuration."""
-    import train
+    """Exactly the raw reviews `torch_loop.setup` trains on with this configuration."""
     from processing.registry import TASKS
+    from runner import data as run_data
 
     choice = TASKS["imdb"]
-    return train.load_raw(training_config(args, output_dir), choice.loader, choice.task)["train"]
+    return run_data.load_raw(training_config(args, output_dir), choice.loader, choice.task)["train"]
 
 
 class TimedBatches:
@@ -156,16 +156,16 @@ class TimedBatches:
 
 
 def run_ours(args: argparse.Namespace, work_dir: str) -> dict:
-    import train
+    from runner import torch_loop
 
-    run = train.setup(training_config(args, work_dir))
+    run = torch_loop.setup(training_config(args, work_dir))
     total = args.warmup_steps + args.steps
     if len(run.train_dataloader) < total:
         raise SystemExit(f"error: only {len(run.train_dataloader)} batches in an epoch, {total} steps asked")
     run.max_steps = total
     timed = TimedBatches(run.train_dataloader)
     run.train_dataloader = timed
-    train.train_loop(run)
+    torch_loop.train_loop(run)
     ended = time.perf_counter()
     assert len(timed.counts) == total, (len(timed.counts), total)
     return {"seconds": ended - timed.asked[args.warmup_steps], "counts": timed.counts[args.warmup_steps :]}
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     rates: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
     with tempfile.TemporaryDirectory(prefix="throughput-cache-") as scratch:
         # One datasets cache for all runs: the loader prepares the reviews once, the runs reuse them.
-        # CPU only, for every path alike (train.setup's Accelerator would otherwise take a GPU if there is one).
+        # CPU only, for every path alike (torch_loop.setup's Accelerator would otherwise take a GPU if there is one).
         env = {"HF_DATASETS_CACHE": args.cache_dir or scratch, "CUDA_VISIBLE_DEVICES": ""}
         for round_index in range(1, args.rounds + 1):
             for path in paths:

@@ -15,7 +15,6 @@ import datasets
 
 from . import LOADERS, DataFormatError, load_dataset
 from .hub import push_dataset
-from .report import add_report_command, run_report
 
 
 def summarize(dataset: datasets.DatasetDict) -> list[str]:
@@ -66,10 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "--license", default="unknown", help="the data's license, a Hub license id (default: unknown)"
     )
     push.add_argument("--pretty_name", help="the card's title (default: the repository name)")
-    add_report_command(commands)
     args = parser.parse_args(argv)
-    if args.command == "report":
-        return run_report(args)
     try:
         dataset = load_dataset(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir)
     except DataFormatError as err:

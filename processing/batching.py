@@ -47,3 +47,15 @@ def restore_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
     restored = np.empty_like(values)
     restored[order] = values
     return restored
+
+
+def concatenate_padded(arrays: list[np.ndarray], fill: float = -1e4) -> np.ndarray:
+    """Batches are padded to their own longest member; stack them at the longest overall."""
+    if arrays[0].ndim == 1:
+        return np.concatenate(arrays)
+    width = max(a.shape[1] for a in arrays)
+    padded = [
+        np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2), constant_values=fill)
+        for a in arrays
+    ]
+    return np.concatenate(padded)

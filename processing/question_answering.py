@@ -29,6 +29,11 @@ from .tasks import Scored, Task
 
 # Bookkeeping columns of the tokenizer output that a model's forward does not accept.
 _BOOKKEEPING_COLUMNS = ("offset_mapping", "overflow_to_sample_mapping")
+MAX_SEQ_LENGTH = 384
+DOC_STRIDE = 128
+N_BEST_SIZE = 20
+MAX_ANSWER_LENGTH = 30
+"""The Hugging Face SQuAD recipe's settings: the defaults of training, evaluation, predict and the pipeline."""
 
 NO_SPAN_NULL_ODDS = float(np.finfo(np.float64).max)
 """Null odds reported when no window has a valid span: finite so it stays JSON-serialisable and sortable, and larger
@@ -114,8 +119,8 @@ def _window_token_span(
 def prepare_train_features(
     examples: dict[str, list],
     tokenizer: PreTrainedTokenizerBase,
-    max_seq_length: int = 384,
-    doc_stride: int = 128,
+    max_seq_length: int = MAX_SEQ_LENGTH,
+    doc_stride: int = DOC_STRIDE,
 ) -> dict[str, list]:
     """Training windows labelled with `start_positions`/`end_positions` for `datasets.Dataset.map(batched=True)`.
 
@@ -149,8 +154,8 @@ def prepare_train_features(
 def prepare_eval_features(
     examples: dict[str, list],
     tokenizer: PreTrainedTokenizerBase,
-    max_seq_length: int = 384,
-    doc_stride: int = 128,
+    max_seq_length: int = MAX_SEQ_LENGTH,
+    doc_stride: int = DOC_STRIDE,
 ) -> dict[str, list]:
     """Evaluation windows with what post-processing needs to map logits back to text.
 
@@ -272,8 +277,8 @@ def postprocess_predictions(
     features: Dataset,
     start_logits: np.ndarray,
     end_logits: np.ndarray,
-    n_best_size: int = 20,
-    max_answer_length: int = 30,
+    n_best_size: int = N_BEST_SIZE,
+    max_answer_length: int = MAX_ANSWER_LENGTH,
     null_score_diff_threshold: float = 0.0,
 ) -> tuple[dict[str, str], dict[str, float]]:
     """Turn start/end logits of evaluation windows into `(predictions, null_odds)` keyed by example id.
@@ -445,7 +450,7 @@ def calibrate(config: Any, validation_metrics: dict[str, Any]) -> None:
 TASK = Task(
     name="question-answering",
     pipeline_tag="question-answering",
-    default_max_seq_length=384,
+    default_max_seq_length=MAX_SEQ_LENGTH,
     group_column="title",
     label_column=None,
     label_names=lambda features: None,

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 import train
 from conftest import REPO_ROOT, SAMPLES
+from runner import checkpoints
 
 RUN = [
     "--task", "imdb", "--data_dir", str(SAMPLES / "imdb"), "--max_seq_length", "48",
@@ -82,18 +83,18 @@ def test_sigkill_during_a_checkpoint_save_resumes_from_the_last_complete_one(
     tiny_model_dir, tmp_path, uninterrupted
 ):
     process = start(tiny_model_dir, tmp_path, "--save_total_limit", "2")
-    checkpoints = tmp_path / "checkpoints"
-    wait_for(lambda: checkpoints.is_dir() and any(p.name.endswith(".partial") for p in checkpoints.iterdir()))
+    folder = tmp_path / "checkpoints"
+    wait_for(lambda: folder.is_dir() and any(p.name.endswith(".partial") for p in folder.iterdir()))
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert any(
-        p.name.endswith(".partial") for p in checkpoints.iterdir()
+        p.name.endswith(".partial") for p in folder.iterdir()
     )  # killed mid-save: a torn folder is left
-    assert len(train.complete_checkpoints(tmp_path)) <= 2
+    assert len(checkpoints.complete_checkpoints(tmp_path)) <= 2
 
     finish(start(tiny_model_dir, tmp_path, "--save_total_limit", "2", "--resume_from_checkpoint", "latest"))
     assert_same_end(tmp_path, uninterrupted)
-    assert len(train.complete_checkpoints(tmp_path)) == 2
+    assert len(checkpoints.complete_checkpoints(tmp_path)) == 2
 
 
 def test_sigkill_between_steps_resumes_exactly(tiny_model_dir, tmp_path, uninterrupted):
@@ -113,7 +114,9 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_model_dir, tmp_path, 
     process.send_signal(signal.SIGTERM)
     out = finish(process)
     assert "SIGTERM: saved a checkpoint at step" in out
-    assert train.latest_checkpoint(tmp_path).name != "step_5"  # saved where the signal arrived, not at step 5
+    assert (
+        checkpoints.latest_checkpoint(tmp_path).name != "step_5"
+    )  # saved where the signal arrived, not at step 5
     assert not (tmp_path / "model.safetensors").exists()  # stopped: no final model pretending to be finished
 
     finish(
@@ -147,7 +150,7 @@ def test_resuming_on_data_with_other_labels_is_refused(
 ):
     checkpoint = tmp_path / "checkpoints" / "step_1"
     checkpoint.mkdir(parents=True)
-    (checkpoint / train.STATE_FILE).write_text(
+    (checkpoint / checkpoints.STATE_FILE).write_text(
         json.dumps(
             {"completed_steps": 1, "epoch": 0, "batches_in_epoch": 1, "label_names": ["bad", "good", "ugly"]}
         )

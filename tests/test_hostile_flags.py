@@ -19,6 +19,9 @@ import loaders
 import train
 from conftest import SAMPLES, tiny_bert_config
 from processing import analysis, classification
+from runner import checkpoints
+from runner import config as run_config
+from runner import output_dir as run_output_dir
 
 FAST = [
     "--max_seq_length", "32", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8",
@@ -218,7 +221,9 @@ def test_an_earlier_runs_output_dir_is_refused_and_left_untouched(
 ):
     output_dir = copy_of(finished_run, tmp_path)
     before = {p: p.read_bytes() for p in output_dir.rglob("*") if p.is_file()}
-    elsewhere = train.latest_checkpoint(finished_run)  # continues the run of another folder, not this one's
+    elsewhere = checkpoints.latest_checkpoint(
+        finished_run
+    )  # continues the run of another folder, not this one's
     for extra in ([], ["--do_train", "false"], ["--resume_from_checkpoint", str(elsewhere)]):
         assert train.main(imdb(tiny_model_dir, output_dir, *extra)) == 2
         (error,) = error_lines(capsys)
@@ -231,8 +236,8 @@ def test_everything_a_run_writes_counts_as_its_output_and_nothing_else(finished_
     output_dir = copy_of(finished_run, tmp_path)
     (output_dir / "notes.txt").write_text("the user's own file\n")
     (output_dir / "checkpoints" / "step_99.partial").mkdir()
-    config = train.parse_args(["--task", "imdb", "--output_dir", str(output_dir)])
-    train.clear_earlier_outputs(config)
+    config = run_config.parse_args(["--task", "imdb", "--output_dir", str(output_dir)])
+    run_output_dir.clear_earlier_outputs(config)
     assert [p.name for p in output_dir.iterdir()] == ["notes.txt"]
 
 
@@ -256,7 +261,7 @@ def test_resume_latest_continues_its_own_run_in_a_non_empty_output_dir(
     finished_run, tiny_model_dir, tmp_path
 ):
     output_dir = copy_of(finished_run, tmp_path)
-    for late in train.complete_checkpoints(output_dir)[1:]:
+    for late in checkpoints.complete_checkpoints(output_dir)[1:]:
         shutil.rmtree(late)
     assert train.main(imdb(tiny_model_dir, output_dir, "--resume_from_checkpoint", "latest")) == 0
     assert json.loads((output_dir / "eval_results.json").read_text())["num_examples"] == 3
@@ -284,7 +289,7 @@ def changed_reviews(tmp_path: Path) -> Path:
 def test_resuming_another_runs_checkpoint_is_refused_naming_what_differs(
     what, finished_run, tiny_model_dir, tmp_path, capsys
 ):
-    checkpoint = train.complete_checkpoints(finished_run)[0]
+    checkpoint = checkpoints.complete_checkpoints(finished_run)[0]
     argv = imdb(tiny_model_dir, tmp_path / "out", "--resume_from_checkpoint", str(checkpoint))
     if what == "data":
         argv = imdb(tiny_model_dir, tmp_path / "out", "--resume_from_checkpoint", str(checkpoint),
@@ -308,9 +313,9 @@ def test_the_data_fingerprint_follows_the_examples_not_their_folder(tmp_path):
     original = loaders.load_dataset("imdb", data_dir=str(SAMPLES / "imdb"))["train"]
     copy = loaders.load_dataset("imdb", data_dir=str(copied))["train"]
     changed = loaders.load_dataset("imdb", data_dir=str(changed_reviews(tmp_path)))["train"]
-    assert train.data_fingerprint(original) == train.data_fingerprint(copy)
-    assert train.data_fingerprint(original) != train.data_fingerprint(changed)
-    assert train.data_fingerprint(original) != train.data_fingerprint(original.select(range(10)))
+    assert checkpoints.data_fingerprint(original) == checkpoints.data_fingerprint(copy)
+    assert checkpoints.data_fingerprint(original) != checkpoints.data_fingerprint(changed)
+    assert checkpoints.data_fingerprint(original) != checkpoints.data_fingerprint(original.select(range(10)))
 
 
 def test_a_failed_model_save_leaves_no_model_file_behind(tiny_model_dir, tmp_path, monkeypatch, capsys):
@@ -393,6 +398,6 @@ def test_resume_latest_in_an_earlier_runs_folder_refuses_other_data(
     argv = imdb(tiny_model_dir, output_dir, "--resume_from_checkpoint", "latest", "--max_train_samples", "12")
     assert train.main(argv) == 2
     (error,) = error_lines(capsys)
-    latest = train.latest_checkpoint(output_dir)
+    latest = checkpoints.latest_checkpoint(output_dir)
     assert error.startswith(f"error: {latest} is another run's checkpoint: training data '"), error
     assert {p: p.read_bytes() for p in output_dir.rglob("*") if p.is_file()} == before

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from commands.report import compute_report, loader_fixes, summary_lines
 from loaders import DataFormatError, load_dataset
-from loaders.report import compute_report, loader_fixes, summary_lines
 
 
 def write_files(root: Path, files: dict[str, str]) -> Path:

@@ -413,7 +413,7 @@ NESTED_TOO_DEEPLY = "is nested too deeply to read as JSON (SQuAD nests articles 
 def test_squad_loader_deep_nesting(tmp_path, content):
     path = write(tmp_path / "dev.json", content)
     with pytest.raises(DataFormatError) as err:
-        list(read_squad(path))  # the reader `processing.predict` uses for QA input too
+        list(read_squad(path))  # the reader `commands.predict` uses for QA input too
     assert str(err.value) == f"{path}: {NESTED_TOO_DEEPLY}"
     err = load_error(tmp_path, "squad_v2", data_files={"validation": str(path)})
     assert str(err) == f"{path}: {NESTED_TOO_DEEPLY}"

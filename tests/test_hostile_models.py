@@ -17,7 +17,6 @@ from transformers import AutoModelForSequenceClassification, BertModel, BertToke
 
 import train
 from conftest import SAMPLES, build_tiny_tokenizer, tiny_bert_config
-from processing.hub import model_card, shareable_args, shareable_value
 from processing.models import (
     EMBEDDED_MODEL_IDS,
     EMBEDDED_WEIGHTS_SHA256,
@@ -28,6 +27,7 @@ from processing.models import (
     save_tokenizer,
 )
 from processing.registry import TASKS
+from runner.hub import model_card, shareable_args, shareable_value
 
 HUB_ID = EMBEDDED_MODEL_IDS[0]
 

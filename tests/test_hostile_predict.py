@@ -1,4 +1,4 @@
-"""`python -m processing.predict` given careless or hostile inputs: another task's files, a context long enough to
+"""`python -m commands.predict` given careless or hostile inputs: another task's files, a context long enough to
 exhaust memory, an `--out` that cannot be written, broken models and flags. Each is one `error:` line naming the
 file or flag, or the exact result; a failed run leaves `--out` as it was."""
 
@@ -19,8 +19,8 @@ from transformers import (
     BertForQuestionAnswering,
 )
 
+from commands.predict import main, predict
 from conftest import SAMPLES, WHOLE_WORDS
-from processing.predict import main, predict
 
 
 def saved(model, directory: Path, tokenizer) -> Path:

@@ -35,7 +35,7 @@ import loaders
 from conftest import SAMPLES, tiny_bert_config
 from loaders.__main__ import main as loaders_main
 from loaders.hub import DATA_DIR, FORMATS, push_dataset
-from processing.hub import (
+from runner.hub import (
     files_to_upload,
     model_card,
     push_checkpoint,

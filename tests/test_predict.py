@@ -1,4 +1,4 @@
-"""`python -m processing.predict` on tiny untrained models: the same answers as the pipelines and as evaluation's
+"""`python -m commands.predict` on tiny untrained models: the same answers as the pipelines and as evaluation's
 own functions, on the samples and on inputs long enough to need windows."""
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ from transformers import (
 )
 
 import processing  # noqa: F401  (registers the extractive QA pipeline)
-from conftest import SAMPLES
-from loaders.conll import WNUT17_LABELS
-from loaders.files import read_text
-from processing.predict import (
+from commands.predict import (
     assign_windows,
     entity_spans,
     main,
@@ -29,6 +26,9 @@ from processing.predict import (
     text_files,
     word_windows,
 )
+from conftest import SAMPLES
+from loaders.conll import WNUT17_LABELS
+from loaders.files import read_text
 from processing.qa_pipeline import TASK_NAME
 
 

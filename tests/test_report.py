@@ -1,4 +1,4 @@
-"""`python -m loaders report`: the numbers checked against the hand counts in samples/README.md, under the default
+"""`python -m commands.report`: the numbers checked against the hand counts in samples/README.md, under the default
 (embedded) all-MiniLM-L6-v2 tokenizer, and every plot a readable PNG."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from commands.report import compute_report, main, summary_lines, write_report
 from conftest import SAMPLES
-from loaders.__main__ import main as loaders_main
-from loaders.report import compute_report, summary_lines, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -144,7 +143,6 @@ def test_summary_json_plots_and_printed_lines_come_from_one_computation(tmp_path
 def test_cli_prints_the_summary_and_writes_the_plots(tmp_path, cache, capsys):
     out = tmp_path / "report"
     argv = [
-        "report",
         "wnut17",
         "--data_dir",
         str(SAMPLES / "wnut17"),
@@ -154,7 +152,7 @@ def test_cli_prints_the_summary_and_writes_the_plots(tmp_path, cache, capsys):
         cache,
     ]
 
-    assert loaders_main(argv) == 0
+    assert main(argv) == 0
 
     printed = capsys.readouterr().out
     assert "train: 18 documents; entities per type: corporation=6, creative-work=7" in printed
@@ -176,7 +174,6 @@ def test_cli_reports_bad_input_as_an_error(tmp_path, cache, capsys):
     )
 
     argv = [
-        "report",
         "conll",
         "--data_dir",
         str(tmp_path),
@@ -185,7 +182,7 @@ def test_cli_reports_bad_input_as_an_error(tmp_path, cache, capsys):
         "--cache_dir",
         cache,
     ]
-    assert loaders_main(argv) == 2
+    assert main(argv) == 2
 
     assert "line 2" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

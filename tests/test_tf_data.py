@@ -11,10 +11,10 @@ from accelerate.state import AcceleratorState, GradientState
 from datasets import Dataset
 from transformers import DataCollatorWithPadding
 
-import train
 from conftest import SAMPLES
-from processing import keras_training
 from processing.tf_data import KERAS_INPUT_NAMES, to_tf_dataset
+from runner import config as run_config
+from runner import keras_loop, torch_loop
 
 DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
 TASK_NAMES = list(DATA)
@@ -28,7 +28,7 @@ KERAS_NAMES = {
 
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
-    """`train.setup` makes an Accelerator, whose process-wide singletons must not leak into the next test."""
+    """`torch_loop.setup` makes an Accelerator, whose process-wide singletons must not leak into the next test."""
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
     yield
@@ -36,8 +36,8 @@ def fresh_accelerate_state():
     GradientState._reset_state()
 
 
-def config_for(task: str, model, output_dir, framework: str, *extra: str) -> train.TrainingConfig:
-    return train.parse_args([
+def config_for(task: str, model, output_dir, framework: str, *extra: str) -> run_config.TrainingConfig:
+    return run_config.parse_args([
         "--task", task, "--data_dir", str(DATA[task]), "--model", str(model), "--output_dir", str(output_dir),
         "--max_seq_length", "128", "--doc_stride", "32",
         "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "3",
@@ -83,9 +83,9 @@ def unpadded_rows(batches: list[dict[str, np.ndarray]]) -> list[tuple]:
     return sorted(rows)
 
 
-def set_up_both(task: str, model, output_dir, *extra: str) -> tuple[train.Run, keras_training.KerasRun]:
-    torch_run = train.setup(config_for(task, model, output_dir / "pt", "pytorch", *extra))
-    keras_run = keras_training.setup(config_for(task, model, output_dir / "tf", "tensorflow", *extra))
+def set_up_both(task: str, model, output_dir, *extra: str) -> tuple[torch_loop.Run, keras_loop.KerasRun]:
+    torch_run = torch_loop.setup(config_for(task, model, output_dir / "pt", "pytorch", *extra))
+    keras_run = keras_loop.setup(config_for(task, model, output_dir / "tf", "tensorflow", *extra))
     return torch_run, keras_run
 
 
@@ -102,7 +102,7 @@ def test_both_frameworks_evaluate_and_train_on_identical_batches(task, tiny_mode
     for epoch in (0, 1):
         torch_run.train_dataloader.set_epoch(epoch)
         expected = torch_batches(torch_run.train_dataloader)
-        assert_same_batches(expected, keras_batches(keras_training.epoch_batches(keras_run, epoch)))
+        assert_same_batches(expected, keras_batches(keras_loop.epoch_batches(keras_run, epoch)))
         epochs.append(expected)
     assert unpadded_rows(epochs[0]) == unpadded_rows(epochs[1])
     assert [b["input_ids"].tolist() for b in epochs[0]] != [b["input_ids"].tolist() for b in epochs[1]]
@@ -120,7 +120,7 @@ def test_without_length_grouping_both_frameworks_train_on_every_feature_once_per
     for split, dataloader in torch_run.eval_dataloaders.items():
         assert_same_batches(torch_batches(dataloader), keras_batches(keras_run.eval_batches[split]))
     torch_epoch = torch_batches(torch_run.train_dataloader)
-    keras_epoch = keras_batches(keras_training.epoch_batches(keras_run, 0))
+    keras_epoch = keras_batches(keras_loop.epoch_batches(keras_run, 0))
     assert unpadded_rows(keras_epoch) == unpadded_rows(torch_epoch)
     assert [len(batch["input_ids"]) for batch in keras_epoch] == [len(b["input_ids"]) for b in torch_epoch]
 

@@ -146,7 +146,7 @@ def test_weight_decay_spares_exactly_the_parameters_pytorch_spares(tiny_model_di
     decayed = [v for v in keras_model.trainable_variables if keras_model.optimizer._use_weight_decay(v)]
 
     torch_model = BertForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")  # train.setup's rule
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")  # torch_loop.setup's rule
     torch_decayed = [p for n, p in torch_model.named_parameters() if not n.endswith(no_decay)]
 
     assert len(keras_model.trainable_variables) == len(list(torch_model.parameters()))

@@ -18,7 +18,9 @@ pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra:
 
 import train
 from conftest import REPO_ROOT, SAMPLES, build_tiny_tokenizer, tiny_bert_config
-from processing import keras_models, keras_training
+from processing import keras_models
+from runner import config as run_config
+from runner import keras_loop, torch_loop
 
 DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
 
@@ -50,7 +52,7 @@ def without_timing(metrics: dict) -> dict:
 
 @pytest.fixture
 def fresh_accelerate_state():
-    """`train.setup` makes an Accelerator, whose process-wide singletons must not leak into the next test."""
+    """`torch_loop.setup` makes an Accelerator, whose process-wide singletons must not leak into the next test."""
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
     yield
@@ -70,8 +72,8 @@ def test_an_epoch_of_training_moves_the_weights_exactly_as_the_pytorch_path(tmp_
     config = tiny_bert_config(len(tokenizer), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     BertModel(config).save_pretrained(model_dir)
     argv = [*flags("wnut17", model_dir, tmp_path / "out"), "--warmup_ratio", "0.2", "--weight_decay", "0.1"]
-    torch_run = train.setup(train.parse_args([*argv, "--framework", "pytorch"]))
-    keras_run = keras_training.setup(train.parse_args(argv))
+    torch_run = torch_loop.setup(run_config.parse_args([*argv, "--framework", "pytorch"]))
+    keras_run = keras_loop.setup(run_config.parse_args(argv))
     head = torch_run.model.classifier
     keras_head = keras_run.model.get_layer("classifier")
     keras_head.set_weights([head.weight.detach().numpy().T, head.bias.detach().numpy()])
@@ -101,8 +103,8 @@ def test_an_epoch_of_training_moves_the_weights_exactly_as_the_pytorch_path(tmp_
         }
 
     before = {name: pytorch.copy() for name, (pytorch, _) in weights().items()}
-    assert train.train_loop(torch_run)
-    keras_training.train_loop(keras_run)
+    assert torch_loop.train_loop(torch_run)
+    keras_loop.train_loop(keras_run)
 
     for name, (pytorch, keras) in weights().items():
         assert np.abs(pytorch - before[name]).max() > 1e-4, f"{name} did not train"

@@ -16,6 +16,7 @@ from transformers import pipeline
 import processing  # noqa: F401  (registers the extractive QA pipeline)
 import train
 from conftest import REPO_ROOT, SAMPLES
+from runner import checkpoints, finish
 
 DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
 TIMING_KEYS = {"runtime_s"}
@@ -140,7 +141,7 @@ def test_resume_from_checkpoint_finishes_exactly_like_an_uninterrupted_run(tiny_
 
 def test_a_checkpoint_left_half_written_is_never_resumed_from(tiny_model_dir, tmp_path):
     (tmp_path / "checkpoints" / "step_99.partial").mkdir(parents=True)
-    assert train.latest_checkpoint(tmp_path) is None
+    assert checkpoints.latest_checkpoint(tmp_path) is None
 
 
 def run_two_processes(argv: list[str]) -> None:
@@ -212,7 +213,7 @@ def test_the_embedded_model_fine_tunes_for_real(tmp_path):
 def test_push_to_hub_uploads_the_finished_output_dir(tiny_model_dir, tmp_path, monkeypatch):
     pushed = []
     monkeypatch.setattr(
-        train, "push_output_dir", lambda folder, repo_id: pushed.append((folder, repo_id)) or "url"
+        finish, "push_output_dir", lambda folder, repo_id: pushed.append((folder, repo_id)) or "url"
     )
     argv = flags("imdb", tiny_model_dir, tmp_path, "--push_to_hub", "--hub_model_id", "someone/imdb-tiny")
     assert train.main(argv) == 0

@@ -20,8 +20,8 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from transformers.modelcard import TASK_TAG_TO_NAME_MAPPING
 
-from .models import embedded_hub_id, resolve_model
-from .outputs import atomic_path
+from processing.models import embedded_hub_id, resolve_model
+from processing.outputs import atomic_path
 
 logger = logging.getLogger(__name__)
 

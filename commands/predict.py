@@ -1,4 +1,4 @@
-"""`python -m processing.predict --model OUTPUT_DIR --input FILE_OR_DIR --out predictions.jsonl`: run a trained
+"""`python -m commands.predict --model OUTPUT_DIR --input FILE_OR_DIR --out predictions.jsonl`: run a trained
 model on new raw files in the formats it was trained from, one JSON line per example.
 
 The task comes from the model's `config.json` (`architectures`), and so does the input format. The whole input is
@@ -61,11 +61,11 @@ from transformers.hf_argparser import string_to_bool
 from loaders import DataFormatError
 from loaders.files import read_text
 from loaders.squad import read_squad
-
-from .models import load_pretrained, resolve_model
-from .outputs import atomic_path
-from .question_answering import choose_spans, prepare_eval_features
-from .token_classification import word_predictions
+from processing import question_answering
+from processing.models import load_pretrained, resolve_model
+from processing.outputs import atomic_path
+from processing.question_answering import choose_spans, prepare_eval_features
+from processing.token_classification import word_predictions
 
 TASKS = {
     "ForSequenceClassification": "text-classification",
@@ -73,9 +73,9 @@ TASKS = {
     "ForQuestionAnswering": "question-answering",
 }
 SETTING_DEFAULTS = {
-    "doc_stride": 128,
-    "n_best_size": 20,
-    "max_answer_length": 30,
+    "doc_stride": question_answering.DOC_STRIDE,
+    "n_best_size": question_answering.N_BEST_SIZE,
+    "max_answer_length": question_answering.MAX_ANSWER_LENGTH,
     "null_score_diff_threshold": 0.0,
 }
 """`train.py`'s defaults, used when the model folder has no `training_args.json`."""
@@ -540,9 +540,7 @@ def check_out(out: Path, input_path: Path) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m processing.predict", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m commands.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a train.py output directory (or any saved model)")
     parser.add_argument("--input", required=True, help="a file or folder in the task's raw format")
     parser.add_argument("--out", required=True, help="the JSON lines file to write")

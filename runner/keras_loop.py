@@ -1,25 +1,22 @@
-"""`python train.py --framework tensorflow ...`: the PyTorch path's data, metrics and output files, trained by Keras.
+"""The Keras loop (`python train.py --framework tensorflow ...`): the same data, batches, scoring and outputs as the
+PyTorch loop, trained by Keras 3 on TensorFlow.
 
-Everything but the model and the loop is shared with `train.py`: `load_raw`, each task's `prepare`, collator,
-`score` and `calibrate`, and the files written (`<split>_results.json`, the task's predictions files,
-`training_args.json` with `train_runtime_s` measured the same way). The model is a `.keras` file with
-`label_names.json` and the tokenizer beside it. Keras runs on one process; multi-process launches, checkpoints,
-trackers, the model card and Hub uploads stay PyTorch-only.
+Everything but the model and the loop is the run layer's: loading and the validation split, each task's `prepare`,
+collator and `score`, and the finishing step (results, predictions, error analysis, `training_args.json`, the
+model card). The model is a `.keras` file with `label_names.json` and the tokenizer beside it. Keras runs on one
+process; multi-process launches, checkpoints, trackers and Hub uploads stay PyTorch-only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # First: keras_models sets KERAS_BACKEND and TF_CPP_MIN_LOG_LEVEL, read once when Keras and TensorFlow load.
-from . import keras_models
+from processing import keras_models
 
 # isort: split
 import datasets
@@ -29,27 +26,22 @@ import tensorflow as tf
 from huggingface_hub import snapshot_download
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from train import (
-    TrainingConfig,
-    clear_earlier_outputs,
-    concatenate_padded,
-    load_raw,
-    metrics_line,
-    score_split,
-)
+from processing.batching import concatenate_padded
+from processing.models import resolve_model
+from processing.registry import TASKS
+from processing.tasks import Task
+from processing.tf_data import to_tf_dataset, training_order
 
-from .batching import feature_lengths, longest_first
-from .hub import shareable_args
-from .models import resolve_model, save_tokenizer
-from .outputs import atomic_files_into, write_json
-from .registry import TASKS
-from .tasks import Task
-from .tf_data import to_tf_dataset, training_order
+from .config import TrainingConfig
+from .data import eval_orders, eval_splits, load_raw
+from .finish import evaluate, metrics_line
+from .output_dir import clear_earlier_outputs
 
 
 @dataclass
 class KerasRun:
-    """What one run is made of, built by `setup` (the counterpart of `train.Run`)."""
+    """What one run is made of, built by `setup` (the counterpart of `runner.torch_loop.Run`), finished by
+    `runner.finish`."""
 
     config: TrainingConfig
     task: Task
@@ -63,6 +55,23 @@ class KerasRun:
     eval_batches: dict[str, tf.data.Dataset]
     train_features: datasets.Dataset | None = None
     max_steps: int = 0
+    is_main_process: bool = True  # Keras runs on one process
+
+    @property
+    def trained(self) -> bool:
+        return self.train_features is not None
+
+    def model_outputs(self, split: str) -> dict[str, np.ndarray]:
+        return predict(self.model, self.eval_batches[split], self.task.output_names)
+
+    def model_saver(self) -> Callable[[Path], None]:
+        return lambda folder: keras_models.save(self.model, folder, self.task.name, self.label_names)
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """No tracker on this path (`check_supported` refuses --report_to)."""
+
+    def print(self, line: str) -> None:
+        print(line)
 
 
 def check_supported(config: TrainingConfig) -> None:
@@ -113,20 +122,16 @@ def setup(config: TrainingConfig) -> KerasRun:
     else:
         model = keras_models.build_model(task.name, model_dir, label_names)
 
-    eval_splits = [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
-    eval_features = {split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits}
+    features = {
+        split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits(config, raw)
+    }
     collator = task.collator(tokenizer, 8 if tf.config.list_physical_devices("GPU") else None)
-    eval_orders = {
-        split: longest_first(feature_lengths(features)) if config.group_by_length else None
-        for split, features in eval_features.items()
-    }
+    orders = eval_orders(config, features)
     eval_batches = {
-        split: to_tf_dataset(features, collator, config.per_device_eval_batch_size, order=eval_orders[split])
-        for split, features in eval_features.items()
+        split: to_tf_dataset(split_features, collator, config.per_device_eval_batch_size, order=orders[split])
+        for split, split_features in features.items()
     }
-    run = KerasRun(
-        config, task, raw, label_names, tokenizer, model, collator, eval_features, eval_orders, eval_batches
-    )
+    run = KerasRun(config, task, raw, label_names, tokenizer, model, collator, features, orders, eval_batches)
     if not config.do_train:
         return run
 
@@ -189,7 +194,7 @@ def train_loop(run: KerasRun) -> None:
 def predict(
     model: keras.Model, batches: tf.data.Dataset, output_names: tuple[str, ...]
 ) -> dict[str, np.ndarray]:
-    """Outputs for every feature in order, padded to one length like `train.predict`'s.
+    """Outputs for every feature in order, padded to one length like the PyTorch loop's.
 
     Batch by batch because `Model.predict` cannot stack batches padded to different lengths.
     """
@@ -199,36 +204,3 @@ def predict(
         for name in output_names:
             gathered[name].append(np.asarray(outputs[name], dtype=np.float32))
     return {name: concatenate_padded(arrays) for name, arrays in gathered.items()}
-
-
-def evaluate(run: KerasRun, split: str) -> dict[str, Any]:
-    """Score one split with the task's `score` and write `<split>_results.json` and its predictions."""
-    started = time.perf_counter()
-    outputs = predict(run.model, run.eval_batches[split], run.task.output_names)
-    return score_split(run, split, outputs, started, write=True)
-
-
-def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
-    """The whole job, as `train.train` does it: set up, train, score every evaluated split, save."""
-    run = setup(config)
-    started = time.perf_counter()
-    if run.train_features is not None:
-        train_loop(run)
-    train_runtime = time.perf_counter() - started
-    results = {config.eval_split: evaluate(run, config.eval_split)}
-    print(f"{config.eval_split}: " + metrics_line(results[config.eval_split]))
-    if run.task.calibrate is not None:
-        run.task.calibrate(config, results[config.eval_split])
-    for split in run.eval_features:
-        if split != config.eval_split:
-            results[split] = evaluate(run, split)
-            print(f"{split}: " + metrics_line(results[split]))
-
-    output_dir = Path(config.output_dir)
-    if run.train_features is not None:
-        with atomic_files_into(output_dir) as staging:
-            keras_models.save(run.model, staging, run.task.name, run.label_names)
-            save_tokenizer(run.tokenizer, staging)
-    run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
-    write_json(output_dir / "training_args.json", run_args)
-    return results

@@ -1,4 +1,4 @@
-"""`python -m loaders report NAME --data_dir DIR --out report/`: look at a data set before training on it.
+"""`python -m commands.report NAME --data_dir DIR --out report/`: look at a data set before training on it.
 
 One function, `compute_report`, counts everything (examples per label, token lengths under the model's tokenizer,
 SQuAD windows, what the loader repaired or skipped); the printed summary, the PNG plots and `summary.json` are all
@@ -23,19 +23,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from processing.models import resolve_model
-from processing.question_answering import prepare_eval_features
+from loaders import LOADERS, DataFormatError, load_dataset
+from loaders.conll import read_conll
+from loaders.files import has_bom
+from loaders.squad import read_squad
+from loaders.text_folders import nested_files
+from processing.models import DEFAULT_MODEL, resolve_model
+from processing.question_answering import DOC_STRIDE, prepare_eval_features
 from processing.registry import TASKS
 from processing.tasks import Task
 
-from . import LOADERS, DataFormatError, load_dataset
-from .conll import read_conll
-from .files import has_bom
-from .squad import read_squad
-from .text_folders import nested_files
-
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-DEFAULT_DOC_STRIDE = 128
 """The same default as `train.py --doc_stride`, so the window counts are those training would see."""
 TOKENIZE_CHUNK = 1000
 """Rows tokenized per call: bounds memory on 25,000 IMDb reviews without a per-row call's overhead."""
@@ -102,7 +99,7 @@ def compute_report(
     data_dir: str | Path,
     model: str = DEFAULT_MODEL,
     max_seq_length: int | None = None,
-    doc_stride: int = DEFAULT_DOC_STRIDE,
+    doc_stride: int = DOC_STRIDE,
     cache_dir: str | None = None,
 ) -> DataReport:
     """Load the data as training does and count everything the summary and the plots show.
@@ -399,25 +396,24 @@ def plot_windows(report: DataReport) -> Figure:
     return figure
 
 
-def add_report_command(commands: argparse._SubParsersAction) -> None:
-    """Register `report` on `python -m loaders`' subcommands."""
-    report = commands.add_parser(
-        "report", help="counts, token lengths and loader fixes per split, printed and plotted"
-    )
-    report.add_argument("name", choices=sorted(LOADERS))
-    report.add_argument("--data_dir", required=True)
-    report.add_argument("--cache_dir")
-    report.add_argument("--model", default=DEFAULT_MODEL, help="whose tokenizer counts the tokens")
-    report.add_argument(
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m commands.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", choices=sorted(LOADERS))
+    parser.add_argument("--data_dir", required=True)
+    parser.add_argument("--cache_dir")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="whose tokenizer counts the tokens")
+    parser.add_argument(
         "--max_seq_length", type=int, help="truncation length (default: the task's training default)"
     )
-    report.add_argument(
-        "--doc_stride", type=int, default=DEFAULT_DOC_STRIDE, help="SQuAD: overlap between context windows"
+    parser.add_argument(
+        "--doc_stride", type=int, default=DOC_STRIDE, help="SQuAD: overlap between context windows"
     )
-    report.add_argument("--out", default="report", help="folder for summary.json and the PNG plots")
+    parser.add_argument("--out", default="report", help="folder for summary.json and the PNG plots")
+    return parser
 
 
-def run_report(args: argparse.Namespace) -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         report = compute_report(
             args.name, args.data_dir, args.model, args.max_seq_length, args.doc_stride, args.cache_dir
@@ -429,3 +425,7 @@ def run_report(args: argparse.Namespace) -> int:
     for path in write_report(report, args.out):
         print(f"wrote {path}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

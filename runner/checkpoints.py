@@ -1,0 +1,106 @@
+"""Checkpoints that say which run they belong to and where in the data they were taken, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import datasets
+from accelerate import Accelerator
+
+from processing.outputs import write_json
+from processing.tasks import Task
+
+from .config import TrainingConfig
+
+CHECKPOINTS = "checkpoints"
+
+
+STATE_FILE = "trainer_state.json"
+
+
+def complete_checkpoints(output_dir: Path) -> list[Path]:
+    """Checkpoints oldest first; one still being written has a `.partial` name and is not among them."""
+    steps = [(int(p.name[5:]), p) for p in (output_dir / CHECKPOINTS).glob("step_*") if p.name[5:].isdigit()]
+    return [path for _, path in sorted(steps)]
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = complete_checkpoints(output_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def checkpoint_to_resume(config: TrainingConfig) -> Path | None:
+    """The checkpoint --resume_from_checkpoint names; None when not resuming, or 'latest' finds none."""
+    if not config.resume_from_checkpoint:
+        return None
+    if config.resume_from_checkpoint == "latest":
+        return latest_checkpoint(Path(config.output_dir))
+    return Path(config.resume_from_checkpoint)
+
+
+def save_checkpoint(accelerator: Accelerator, config: TrainingConfig, state: dict[str, Any]) -> None:
+    """`save_state` into a temporary folder renamed when complete, so a kill mid-save never leaves a torn one.
+
+    Only the newest `--save_total_limit` complete checkpoints are kept.
+    """
+    final = Path(config.output_dir) / CHECKPOINTS / f"step_{state['completed_steps']}"
+    if final.exists():
+        return  # an epoch end can fall on a step that was just saved
+    partial = final.with_name(final.name + ".partial")
+    if accelerator.is_main_process and partial.exists():
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    if accelerator.is_main_process:
+        write_json(partial / STATE_FILE, state, indent=None)
+        partial.rename(final)
+        if config.save_total_limit:
+            for old in complete_checkpoints(Path(config.output_dir))[: -config.save_total_limit]:
+                shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def data_fingerprint(split: datasets.Dataset) -> str:
+    """A hash of the training examples themselves, in training order: the same data copied elsewhere matches, a
+    changed example, another selection or another held-out validation split does not. Batches are rebuilt as one
+    chunk each so the hash does not depend on how the Arrow files happen to be chunked."""
+    digest = hashlib.sha256(repr(split.features).encode())
+    for table in split.with_format("arrow").iter(batch_size=10_000):
+        for batch in table.combine_chunks().to_batches():
+            digest.update(batch.serialize())
+    return digest.hexdigest()[:16]
+
+
+def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Dataset, label_names: Any) -> dict:
+    """What a checkpoint must share with the run that resumes it, recorded in its state file."""
+    model = str(Path(config.model).resolve()) if Path(config.model).is_dir() else config.model
+    return {
+        "task": task.name,
+        "model": model,
+        "data": data_fingerprint(train_split),
+        "label_names": label_names,
+    }
+
+
+def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
+    """A checkpoint of another task, model or data would resume silently into nonsense."""
+    if not (checkpoint / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
+    recorded = json.loads((checkpoint / STATE_FILE).read_text())
+    names = {"task": "task", "model": "model", "data": "training data", "label_names": "labels"}
+    differences = [
+        f"{names[key]} {recorded[key]!r} there, {value!r} here"
+        if key in recorded
+        else f"{names[key]} not recorded"
+        for key, value in identity.items()
+        if recorded.get(key) != value
+    ]
+    if differences:
+        raise ValueError(
+            f"{checkpoint} is another run's checkpoint: {'; '.join(differences)}. Resume with the same task, "
+            "model and data, or start a new --output_dir"
+        )

@@ -1,0 +1,155 @@
+"""Every flag of `train.py`, as one dataclass parsed by `HfArgumentParser` (CLI flags, or a YAML/JSON file)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from processing import question_answering
+from processing.models import DEFAULT_MODEL
+from processing.registry import TASKS
+
+
+@dataclass
+class TrainingConfig:
+    """Every flag of `train.py`; also readable from a YAML or JSON file given as the only argument."""
+
+    task: str = field(metadata={"help": f"What to train: {', '.join(TASKS)}."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder (or archive) in the task's raw format."}
+    )
+    train_file: str | None = field(default=None, metadata={"help": "Training file, instead of --data_dir."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation file."})
+    test_file: str | None = field(default=None, metadata={"help": "Test file, scored once at the end."})
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={
+            "help": "Hub id or local path; the default is embedded in the installed package (no download)."
+        },
+    )
+    use_safetensors: bool = field(
+        default=True,
+        metadata={
+            "help": "Load --model's weights from safetensors only; false also accepts pickle files "
+            "(pytorch_model.bin), which can run code when loaded: only for models you trust."
+        },
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where to save (default: outputs/<task>)."}
+    )
+    max_seq_length: int | None = field(
+        default=None, metadata={"help": "Truncation length (default: per task)."}
+    )
+    per_device_train_batch_size: int = 16
+    per_device_eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    num_train_epochs: float = 3.0
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    seed: int = 42
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on the first N examples only."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on the first N examples only."}
+    )
+    eval_split: str = field(default="validation", metadata={"help": "Split scored after each epoch."})
+    validation_size: float = field(
+        default=0.1,
+        metadata={"help": "Share (or count, if >= 1) of train held out when the data has no validation."},
+    )
+    group_by_length: bool = field(
+        default=True,
+        metadata={
+            "help": "Batch examples of similar length (training: shuffled mega-batches; evaluation: sorted)."
+        },
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None,
+        metadata={"help": "Processes for tokenizing with Dataset.map (helps on large data sets)."},
+    )
+    label_all_tokens: bool = field(
+        default=False,
+        metadata={"help": "Token classification: label every sub-token, not only a word's first."},
+    )
+    doc_stride: int = field(
+        default=question_answering.DOC_STRIDE,
+        metadata={"help": "Question answering: overlap between context windows."},
+    )
+    n_best_size: int = field(
+        default=question_answering.N_BEST_SIZE,
+        metadata={"help": "Question answering: start/end candidates per window."},
+    )
+    max_answer_length: int = field(
+        default=question_answering.MAX_ANSWER_LENGTH,
+        metadata={"help": "Question answering: longest answer in tokens."},
+    )
+    null_score_diff_threshold: float = field(
+        default=0.0,
+        metadata={"help": 'Question answering: answer "" when null score - best span score exceeds it.'},
+    )
+    tune_null_threshold: bool = field(
+        default=True,
+        metadata={
+            "help": "Question answering: score the test split at the validation split's best_f1_thresh."
+        },
+    )
+    checkpointing_steps: str | None = field(
+        default=None, metadata={"help": "Save a checkpoint every N optimizer steps, or 'epoch'."}
+    )
+    save_total_limit: int | None = field(
+        default=None, metadata={"help": "Keep only the newest N checkpoints."}
+    )
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint folder, or 'latest' in <output_dir>/checkpoints."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace an earlier run's results, figures, model and checkpoints in --output_dir."
+        },
+    )
+    report_to: str = field(
+        default="auto",
+        metadata={"help": "Tracker for accelerator.init_trackers: tensorboard, all, none, auto."},
+    )
+    do_train: bool = field(
+        default=True, metadata={"help": "Train; with --do_train false, only evaluate --model."}
+    )
+    framework: str = field(
+        default="pytorch",
+        metadata={
+            "help": "pytorch (Accelerate) or tensorflow (Keras 3 and KerasHub: pip install '.[tf]').",
+            "choices": ["pytorch", "tensorflow"],
+        },
+    )
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "Upload the output directory (model, tokenizer, card, results) at the end."},
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository for --push_to_hub: user/name."}
+    )
+    debug: bool = field(default=False, metadata={"help": "Show Python tracebacks for errors in the input."})
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown --task {self.task!r}; expected one of: {', '.join(TASKS)}")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id user/name")
+        if self.output_dir is None:
+            self.output_dir = str(Path("outputs") / self.task)
+
+
+def parse_args(argv: list[str] | None = None) -> TrainingConfig:
+    parser = HfArgumentParser(TrainingConfig, description=__doc__.split("\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(argv[0])[0]
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(argv[0])[0]
+    return parser.parse_args_into_dataclasses(args=argv)[0]

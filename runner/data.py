@@ -1,0 +1,50 @@
+"""Raw splits for a run: loaded, a validation split held out when the data has none, selected, checked."""
+
+from __future__ import annotations
+
+import datasets
+import numpy as np
+
+import loaders
+from processing.batching import feature_lengths, longest_first
+from processing.tasks import Task
+
+from .checks import check_splits, refuse
+from .config import TrainingConfig
+
+
+def load_raw(config: TrainingConfig, loader: str, task: Task) -> datasets.DatasetDict:
+    """Raw splits from the loaders, with a seeded validation split held out of train when the data has none."""
+    files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
+    data_files = {split: path for split, path in files.items() if path} or None
+    raw = loaders.load_dataset(loader, data_dir=config.data_dir, data_files=data_files)
+    size = int(config.validation_size) if config.validation_size >= 1 else config.validation_size
+    if "validation" not in raw and isinstance(size, int) and size >= len(raw["train"]):
+        raise refuse(
+            "validation_size", size, f"fewer examples than the {len(raw['train'])} of the train split"
+        )
+    raw = loaders.with_validation_split(
+        raw, size, seed=config.seed, stratify_by_column=task.label_column, group_by_column=task.group_column
+    )
+    if config.max_train_samples is not None:
+        raw["train"] = raw["train"].select(range(min(config.max_train_samples, len(raw["train"]))))
+    for split in raw:
+        if split != "train" and config.max_eval_samples is not None:
+            raw[split] = raw[split].select(range(min(config.max_eval_samples, len(raw[split]))))
+    check_splits(config, raw)
+    return raw
+
+
+def eval_splits(config: TrainingConfig, raw: datasets.DatasetDict) -> list[str]:
+    """The evaluation split first (scored after each epoch and tuned on), then test when the data has one."""
+    return [config.eval_split] + [s for s in ("test",) if s in raw and s != config.eval_split]
+
+
+def eval_orders(
+    config: TrainingConfig, features: dict[str, datasets.Dataset]
+) -> dict[str, np.ndarray | None]:
+    """Longest first when batches are grouped by length (less padding); the scores restore the data's order."""
+    return {
+        split: longest_first(feature_lengths(split_features)) if config.group_by_length else None
+        for split, split_features in features.items()
+    }

@@ -1,0 +1,142 @@
+"""The one finishing step of a run, whichever framework trained it.
+
+Score the evaluation split, let the task tune what it tunes on those figures (never on later splits), score the
+other splits, then write the model, `training_args.json`, the error analysis and the model card, and push.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import datasets
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from processing import analysis
+from processing.batching import restore_order
+from processing.models import save_tokenizer
+from processing.outputs import atomic_files_into, write_json
+from processing.tasks import Task
+
+from .config import TrainingConfig
+from .hub import push_output_dir, shareable_args, write_model_card
+
+
+class FrameworkRun(Protocol):
+    """What a framework's loop hands the finishing step: the data it evaluated and a way to run and save its model."""
+
+    config: TrainingConfig
+    task: Task
+    raw: datasets.DatasetDict
+    label_names: list[str] | None
+    tokenizer: PreTrainedTokenizerBase
+    eval_features: dict[str, datasets.Dataset]
+    eval_orders: dict[str, np.ndarray | None]
+
+    @property
+    def trained(self) -> bool: ...
+
+    @property
+    def is_main_process(self) -> bool: ...
+
+    def model_outputs(self, split: str) -> dict[str, np.ndarray]:
+        """The model's outputs for every evaluation feature of `split`, in evaluation-batch order."""
+
+    def model_saver(self) -> Callable[[Path], None]:
+        """Called on every process (sharded weights are gathered then); the saver runs on the main one only."""
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+
+    def print(self, line: str) -> None: ...
+
+
+def output_name(config: TrainingConfig, split: str) -> str:
+    """Files of the evaluation split are named `eval_*`, those of any other split after the split."""
+    return "eval" if split == config.eval_split else split
+
+
+def evaluate(run: FrameworkRun, split: str) -> dict[str, Any]:
+    """Score one split and, on the main process, write `<name>_results.json` and its predictions."""
+    started = time.perf_counter()
+    return score_split(run, split, run.model_outputs(split), started)
+
+
+def score_split(
+    run: FrameworkRun, split: str, outputs: dict[str, np.ndarray], started: float
+) -> dict[str, Any]:
+    """The task's scoring of model outputs (in evaluation-batch order), and the files on the main process."""
+    config = run.config
+    if run.eval_orders[split] is not None:
+        outputs = {name: restore_order(values, run.eval_orders[split]) for name, values in outputs.items()}
+    scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, config)
+    metrics = {
+        **scored.metrics,
+        "num_examples": len(run.raw[split]),
+        "runtime_s": round(time.perf_counter() - started, 2),
+    }
+    if run.is_main_process:
+        output_dir = Path(config.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_json(output_dir / f"{output_name(config, split)}_results.json", metrics)
+        scored.write_predictions(output_dir, output_name(config, split))
+    return metrics
+
+
+def finish(run: FrameworkRun, train_runtime: float) -> dict[str, dict[str, Any]]:
+    """Score every evaluated split and write every output of the run; returns the metrics per split."""
+    config = run.config
+    results = {config.eval_split: evaluate(run, config.eval_split)}
+    run.print(f"{config.eval_split}: " + metrics_line(results[config.eval_split]))
+    run.log(scalars(results[config.eval_split]))
+    if run.task.calibrate is not None:
+        run.task.calibrate(config, results[config.eval_split])
+    for split in run.eval_features:
+        if split != config.eval_split:
+            results[split] = evaluate(run, split)
+            run.print(f"{split}: " + metrics_line(results[split]))
+    save_model = run.model_saver() if run.trained else None
+    if run.is_main_process:
+        write_outputs(run, results, train_runtime, save_model)
+    return results
+
+
+def write_outputs(
+    run: FrameworkRun,
+    results: dict[str, dict[str, Any]],
+    train_runtime: float,
+    save_model: Callable[[Path], None] | None,
+) -> None:
+    config = run.config
+    output_dir = Path(config.output_dir)
+    if save_model is not None:
+        with atomic_files_into(output_dir) as staging:
+            save_model(staging)
+            save_tokenizer(run.tokenizer, staging)
+    run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
+    write_json(output_dir / "training_args.json", run_args)
+    for split in run.eval_features:
+        name = output_name(config, split)
+        analysis.write_analysis(output_dir, name, run.task.name, run.raw[split], run.label_names)
+    if save_model is not None:
+        write_model_card(
+            output_dir, run_args, results, config.task, run.task.pipeline_tag, config.model, None,
+            model_id=config.hub_model_id,
+        )  # fmt: skip
+    if config.push_to_hub:
+        run.print(f"Pushed to the Hub: {push_output_dir(output_dir, config.hub_model_id)}")
+
+
+def scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {f"eval/{k}": v for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+def metrics_line(metrics: dict[str, Any]) -> str:
+    return " ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in metrics.items()
+        if not isinstance(v, dict)
+    )

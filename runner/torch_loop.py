@@ -1,0 +1,315 @@
+"""The PyTorch loop: Accelerate's `nlp_example` with checkpoints that record where in the data they were taken.
+
+Set up in three explicit steps (data and model, loaders, optimizer), then `train_loop`; the finishing step (scoring, saving,
+card) is the run layer's, shared with the Keras loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_scheduler
+
+from processing.batching import EpochLengthGroupedSampler, concatenate_padded, feature_lengths
+from processing.models import resolve_model
+from processing.registry import TASKS
+from processing.tasks import Task, model_inputs
+
+from .checkpoints import (
+    CHECKPOINTS,
+    STATE_FILE,
+    check_same_run,
+    checkpoint_to_resume,
+    run_identity,
+    save_checkpoint,
+)
+from .config import TrainingConfig
+from .data import eval_orders, eval_splits, load_raw
+from .finish import evaluate, metrics_line, scalars
+from .output_dir import clear_earlier_outputs
+
+
+@dataclass
+class Run:
+    """What one run is made of: built by `setup`, trained by `train_loop`, finished by `runner.finish`."""
+
+    config: TrainingConfig
+    task: Task
+    accelerator: Accelerator
+    raw: datasets.DatasetDict
+    label_names: list[str] | None
+    tokenizer: PreTrainedTokenizerBase
+    model: torch.nn.Module
+    eval_features: dict[str, datasets.Dataset]
+    eval_orders: dict[str, np.ndarray | None]
+    eval_dataloaders: dict[str, DataLoader] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    train_features: datasets.Dataset | None = None
+    train_dataloader: DataLoader | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    max_steps: int = 0
+
+    @property
+    def trained(self) -> bool:
+        return self.train_dataloader is not None
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def model_outputs(self, split: str) -> dict[str, np.ndarray]:
+        return predict(self.model, self.eval_dataloaders[split], self.accelerator, self.task.output_names)
+
+    def model_saver(self) -> Callable[[Path], None]:
+        self.accelerator.wait_for_everyone()
+        # Every process takes part: under FSDP or DeepSpeed the full weights are gathered from the shards.
+        state_dict = self.accelerator.get_state_dict(self.model)
+        model = self.accelerator.unwrap_model(self.model)
+        return lambda folder: model.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.accelerator.log(metrics, step=self.max_steps if step is None else step)
+
+    def print(self, line: str) -> None:
+        self.accelerator.print(line)
+
+
+def setup(config: TrainingConfig, accelerator: Accelerator | None = None) -> Run:
+    """The torchtune recipe's order: data and model, then loaders, then optimizer and schedule; one function each."""
+    accelerator = accelerator or make_accelerator(config, None)
+    run = setup_data(config, accelerator)
+    setup_loaders(run)
+    if config.do_train:
+        setup_optimizer(run)
+    else:
+        run.model = accelerator.prepare(run.model)
+    return run
+
+
+def make_accelerator(config: TrainingConfig, log_with: str | list[str] | None) -> Accelerator:
+    return Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        log_with=log_with,
+        project_dir=config.output_dir,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+    )
+
+
+def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
+    """Raw splits, the checkpoint check, the tokenizer, the model with a head sized for the labels, the features."""
+    choice = TASKS[config.task]
+    task = choice.task
+    config.max_seq_length = config.max_seq_length or task.default_max_seq_length
+    if config.overwrite_output_dir and accelerator.is_main_process:
+        clear_earlier_outputs(config)
+    accelerator.wait_for_everyone()
+    set_seed(config.seed)
+    model_path = resolve_model(config.model)
+    with accelerator.main_process_first():
+        raw = load_raw(config, choice.loader, task)
+    label_names = task.label_names(raw["train"].features)
+    identity = run_identity(config, task, raw["train"], label_names) if config.do_train else {}
+    checkpoint = checkpoint_to_resume(config) if config.do_train else None
+    if checkpoint is not None:
+        check_same_run(checkpoint, identity)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if task.check is not None:
+        task.check(raw, tokenizer, config)
+    model = task.load_model(model_path, label_names, use_safetensors=config.use_safetensors)
+    with accelerator.main_process_first():
+        features = {
+            split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits(config, raw)
+        }
+        train_features = task.prepare(raw["train"], tokenizer, config, True) if config.do_train else None
+    run = Run(
+        config, task, accelerator, raw, label_names, tokenizer, model, features, eval_orders(config, features)
+    )
+    run.identity, run.train_features = identity, train_features
+    return run
+
+
+def setup_loaders(run: Run) -> None:
+    """Evaluation loaders in the order `eval_orders` chose, the training loader; batches padded to their longest."""
+    config, accelerator = run.config, run.accelerator
+    collator = run.task.collator(run.tokenizer, 8 if accelerator.device.type == "cuda" else None)
+    for split, features in run.eval_features.items():
+        loader = DataLoader(
+            features.with_format("torch", columns=model_inputs(run.model, features, with_labels=False)),
+            sampler=None if run.eval_orders[split] is None else run.eval_orders[split].tolist(),
+            collate_fn=collator,
+            batch_size=config.per_device_eval_batch_size,
+            generator=_loader_generator(config.seed),
+        )
+        run.eval_dataloaders[split] = accelerator.prepare(loader)
+    if run.train_features is not None:
+        features = run.train_features
+        run.train_dataloader = DataLoader(
+            features.with_format("torch", columns=model_inputs(run.model, features, with_labels=True)),
+            sampler=EpochLengthGroupedSampler(
+                config.per_device_train_batch_size, feature_lengths(features), config.seed
+            )
+            if config.group_by_length
+            else None,
+            shuffle=not config.group_by_length,
+            collate_fn=collator,
+            batch_size=config.per_device_train_batch_size,
+            generator=_loader_generator(config.seed),
+        )
+
+
+def setup_optimizer(run: Run) -> None:
+    """AdamW without decay on biases and LayerNorm, linear warmup and decay over the whole run; then `prepare`."""
+    config, accelerator, model = run.config, run.accelerator, run.model
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    decay = [p for n, p in model.named_parameters() if not n.endswith(no_decay)]
+    rest = [p for n, p in model.named_parameters() if n.endswith(no_decay)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+        fused=accelerator.device.type in ("cpu", "cuda"),  # one kernel for all parameters, not a loop
+    )
+    steps_per_epoch = math.ceil(
+        len(run.train_dataloader) / (config.gradient_accumulation_steps * accelerator.num_processes)
+    )
+    run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    scheduler = get_scheduler(
+        "linear",
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * run.max_steps),
+        num_training_steps=run.max_steps,
+    )
+    run.model, run.optimizer, run.train_dataloader, run.scheduler = accelerator.prepare(
+        model, optimizer, run.train_dataloader, scheduler
+    )
+
+
+def predict(
+    model: torch.nn.Module, dataloader: DataLoader, accelerator: Accelerator, output_names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Model outputs for every evaluation feature exactly once, across processes, padded to one length."""
+    model.eval()
+    gathered: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
+    for batch in tqdm(
+        dataloader, desc="Evaluating", disable=not accelerator.is_local_main_process, leave=False
+    ):
+        with torch.no_grad():
+            outputs = model(**batch)
+        for name in output_names:
+            values = accelerator.pad_across_processes(outputs[name], dim=1, pad_index=-1e4)
+            gathered[name].append(accelerator.gather_for_metrics(values).float().cpu().numpy())
+    return {name: concatenate_padded(arrays) for name, arrays in gathered.items()}
+
+
+def _loader_generator(seed: int) -> torch.Generator:
+    """A DataLoader draws a seed from the global RNG each time it is iterated unless it has its own generator.
+
+    With its own, dropout's random stream does not depend on how often loaders were iterated, so a run resumed
+    mid-epoch (whose loader is iterated once more, to skip batches) trains exactly like an uninterrupted one.
+    """
+    return torch.Generator().manual_seed(seed)
+
+
+def resume_position(run: Run) -> dict[str, int]:
+    """Load the checkpoint asked for and say where in training it was taken."""
+    config = run.config
+    start = {"completed_steps": 0, "epoch": 0, "batches_in_epoch": 0}
+    checkpoint = checkpoint_to_resume(config)
+    if checkpoint is None:
+        if config.resume_from_checkpoint:
+            run.accelerator.print(
+                f"No checkpoint in {config.output_dir}/{CHECKPOINTS}: starting from scratch"
+            )
+        return start
+    position = json.loads((checkpoint / STATE_FILE).read_text())
+    run.accelerator.load_state(str(checkpoint))
+    run.accelerator.print(f"Resumed from {checkpoint} at step {position['completed_steps']}")
+    return position
+
+
+def training_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
+    """Forward, backward and (every `gradient_accumulation_steps` batches) an optimizer step."""
+    with run.accelerator.accumulate(run.model):
+        loss = run.model(**batch).loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss is {loss.item()} at step {step}: stopping instead of training on it"
+            )
+        run.accelerator.backward(loss)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad()
+    return loss
+
+
+def train_loop(run: Run) -> bool:
+    """The loop of Accelerate's nlp_example, with checkpoints that record where in the data they were taken.
+
+    Returns False when SIGTERM (how clusters preempt) stopped it after saving a checkpoint.
+    """
+    config, accelerator, model = run.config, run.accelerator, run.model
+    signal.signal(signal.SIGTERM, lambda *_: accelerator.set_trigger())
+    position = resume_position(run)
+    completed_steps = position["completed_steps"]
+    every = int(config.checkpointing_steps) if (config.checkpointing_steps or "").isdigit() else None
+    with tqdm(
+        total=run.max_steps,
+        initial=completed_steps,
+        desc="Training",
+        disable=not accelerator.is_local_main_process,
+    ) as progress:
+        last_epoch = math.ceil(config.num_train_epochs) - 1
+        for epoch in range(position["epoch"], last_epoch + 1):
+            model.train()
+            run.train_dataloader.set_epoch(epoch)
+            skip = position["batches_in_epoch"] if epoch == position["epoch"] else 0
+            batches = (
+                accelerator.skip_first_batches(run.train_dataloader, skip) if skip else run.train_dataloader
+            )
+            batches_in_epoch = skip
+            for batch in batches:
+                loss = training_step(run, batch, completed_steps + 1)
+                batches_in_epoch += 1
+                if accelerator.sync_gradients:
+                    completed_steps += 1
+                    progress.update(1)
+                    lr = run.scheduler.get_last_lr()[0]
+                    accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=completed_steps)
+                    state = {
+                        "completed_steps": completed_steps,
+                        "epoch": epoch,
+                        "batches_in_epoch": batches_in_epoch,
+                        **run.identity,
+                    }
+                    if accelerator.check_trigger():
+                        save_checkpoint(accelerator, config, state)
+                        accelerator.print(
+                            f"SIGTERM: saved a checkpoint at step {completed_steps} and stopped; "
+                            "continue with --resume_from_checkpoint latest"
+                        )
+                        return False
+                    if every and completed_steps % every == 0:
+                        save_checkpoint(accelerator, config, state)
+                if completed_steps >= run.max_steps:
+                    break
+            if epoch < last_epoch:
+                metrics = evaluate(run, config.eval_split)
+                accelerator.print(f"epoch {epoch}: " + metrics_line(metrics))
+                accelerator.log(scalars(metrics), step=completed_steps)
+            if config.checkpointing_steps == "epoch":
+                state = {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}
+                save_checkpoint(accelerator, config, {**state, **run.identity})
+    return True
