@@ -57,9 +57,9 @@ def extract_archive(archive: Path, extracted_root: Path, shown_as: str | None = 
 
 
 def content_key(path: Path) -> str:
-    """The sha256 of the file's bytes: 15-40 ms for the 14 MB IMDb train tarball, ~95 ms per 84 MB, against
-    seconds to extract it; size, time and the first and last MiB took 2 ms but miss a
-    rewrite of the middle that keeps both.
+    """The sha256 of the file's bytes: tens of milliseconds against seconds to extract (`benchmarks/archive_key.py`
+    measures it); a key of size, time and the first and last MiB is faster but misses a rewrite of the middle that
+    keeps both.
 
     Memoised per process on the file's identity and change time, which any rewrite or replacement updates.
     """
