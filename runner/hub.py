@@ -130,6 +130,30 @@ qa(
 )
 ```""",
 }
+# A `--framework tensorflow` run saves a Keras model, which no transformers pipeline loads; one snippet fits every
+# task because the model's outputs are named after what they hold.
+KERAS_USAGE = """```python
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from processing import keras_models  # rawtune's package, with its tf extra
+
+out = Path("{model}")  # the run's output folder
+model, task, label_names = keras_models.load(out)
+tokenizer = AutoTokenizer.from_pretrained(out)
+batch = tokenizer(["Sam Okafor just landed in Seattle"], return_tensors="np")
+inputs = {{
+    "token_ids": batch["input_ids"],
+    "segment_ids": batch["token_type_ids"],
+    "padding_mask": batch["attention_mask"],
+}}
+# "logits" over `label_names` (per text or per token), or "start_logits" and "end_logits" for QA
+outputs = model.predict(inputs)
+```"""
+KERAS_FRAMEWORK = "tensorflow"
+# Written by `processing.keras_models.save` (which this module cannot import: it loads TensorFlow).
+KERAS_LABELS_FILE = "label_names.json"
 
 
 def model_card(
@@ -152,7 +176,8 @@ def model_card(
     came from the Hub; otherwise the card names the local data. `model_id` (the Hub repository, else the output
     folder's name) goes in the usage snippet. No absolute local path reaches the card (see `shareable_args`).
     The license is `license`, else the base model card's when it is on disk (the embedded default model), else
-    apache-2.0.
+    apache-2.0. A run with `"framework": "tensorflow"` in `config` saved a Keras model: the card says so and shows
+    how to load that.
     """
     if pipeline_tag not in HEADLINE_METRICS:
         raise ValueError(
@@ -185,7 +210,7 @@ def model_card(
         datasets=[dataset_name] if dataset_name else None,
         metrics=sorted({result.metric_type for result in eval_results}) or None,
         pipeline_tag=pipeline_tag,
-        library_name="transformers",
+        library_name="keras" if _is_keras_run(config) else "transformers",
         tags=["rawtune", pipeline_tag],
         model_name=name,
         eval_results=eval_results or None,
@@ -379,6 +404,8 @@ def _card_body(
     hub_base_model: str | None,
     dataset_pretty_name: str,
 ) -> str:
+    keras = _is_keras_run(config)
+    framework_flag = f" --framework {KERAS_FRAMEWORK}" if keras else ""
     base = (
         f"[{hub_base_model}](https://huggingface.co/{hub_base_model})"
         if hub_base_model
@@ -388,7 +415,7 @@ def _card_body(
         f"# {name}",
         "",
         f"A {task_title.lower()} model: {base} fine-tuned on {dataset_pretty_name} with rawtune's "
-        f"`train.py --task {task_name}`.",
+        f"`train.py --task {task_name}{framework_flag}`.",
         "",
     ]
     labels = _label_names(output_dir)
@@ -404,7 +431,7 @@ def _card_body(
         lines += ["", "Per entity type:", "", *_per_type_table(per_type)]
     lines += _figures(output_dir)
     threshold = config.get("null_score_diff_threshold", 0.0)
-    usage = USAGE[pipeline_tag].format(model=name, threshold=_format(threshold))
+    usage = (KERAS_USAGE if keras else USAGE[pipeline_tag]).format(model=name, threshold=_format(threshold))
     lines += ["", "## How to use", "", usage, ""]
     return "\n".join(lines)
 
@@ -476,8 +503,17 @@ def _per_type_table(per_type: dict[str, dict[str, dict[str, float]]]) -> list[st
     return lines
 
 
+def _is_keras_run(config: dict[str, Any]) -> bool:
+    """Runs from before the TensorFlow path have no `framework` in training_args.json: they were PyTorch runs."""
+    return config.get("framework") == KERAS_FRAMEWORK
+
+
 def _label_names(output_dir: Path) -> list[str]:
-    """Class or tag names from the saved config.json's `id2label`, in id order (empty for QA or without config)."""
+    """Class or tag names in id order: a Keras model's `label_names.json`, else the saved config.json's `id2label`
+    (empty for QA or without either file)."""
+    keras_labels = output_dir / KERAS_LABELS_FILE
+    if keras_labels.is_file():
+        return json.loads(keras_labels.read_text(encoding="utf-8"))["label_names"] or []
     path = output_dir / "config.json"
     if not path.is_file():
         return []

@@ -1,0 +1,93 @@
+"""`--framework tensorflow` and the PyTorch path finish a run the same way: the same results, predictions, error
+analysis and model card files for every task, only the model's own files differ; the Keras card says how to load
+a Keras model, and its snippet runs."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from accelerate.state import AcceleratorState, GradientState
+from huggingface_hub import ModelCard
+
+pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
+
+import train
+from conftest import SAMPLES
+
+DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
+MODEL_FILES = {
+    "pytorch": {"model.safetensors", "config.json"},
+    "tensorflow": {"model.keras", "label_names.json"},
+}
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """The PyTorch run makes an Accelerator, whose process-wide singletons must not leak into the next run."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def run(task: str, framework: str, model: Path, output_dir: Path) -> set[str]:
+    """One epoch on a few examples; the output folder's files, as paths relative to it."""
+    argv = [
+        "--framework", framework,
+        "--task", task,
+        "--data_dir", str(DATA[task]),
+        "--model", str(model),
+        "--output_dir", str(output_dir),
+        "--max_train_samples", "8",
+        "--max_eval_samples", "4",
+        "--max_seq_length", "128",
+        "--doc_stride", "32",
+        "--per_device_train_batch_size", "4",
+        "--per_device_eval_batch_size", "4",
+        "--num_train_epochs", "1",
+        "--report_to", "none",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    return {path.relative_to(output_dir).as_posix() for path in output_dir.rglob("*") if path.is_file()}
+
+
+def usage_code(card: ModelCard) -> str:
+    """The card's "How to use" Python block."""
+    usage = card.text.split("## How to use", 1)[1]
+    return usage.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def labels_line(card: ModelCard) -> list[str]:
+    return [line for line in card.text.splitlines() if line.startswith("Labels (")]
+
+
+@pytest.mark.parametrize("task", list(DATA))
+def test_both_frameworks_write_the_same_files_and_a_card_for_their_model(
+    task, tiny_model_dir, tmp_path, monkeypatch, fresh_accelerate_state
+):
+    files = {
+        framework: run(task, framework, tiny_model_dir, tmp_path / framework) for framework in MODEL_FILES
+    }
+
+    for framework, names in files.items():
+        assert MODEL_FILES[framework] <= names, framework
+        assert "README.md" in names and "training_args.json" in names
+        assert any(name.endswith("_analysis.json") for name in names), framework
+    assert files["pytorch"] - MODEL_FILES["pytorch"] == files["tensorflow"] - MODEL_FILES["tensorflow"]
+
+    cards = {framework: ModelCard.load(tmp_path / framework / "README.md") for framework in MODEL_FILES}
+    assert cards["pytorch"].data.library_name == "transformers"
+    assert cards["tensorflow"].data.library_name == "keras"
+    assert "--framework tensorflow`" in cards["tensorflow"].text
+    assert labels_line(cards["tensorflow"]) == labels_line(cards["pytorch"])
+    assert "keras_models.load(out)" in usage_code(cards["tensorflow"])
+
+    monkeypatch.chdir(tmp_path)  # the snippet names the output folder, relative to where it runs
+    namespace: dict = {}
+    exec(compile(ast.parse(usage_code(cards["tensorflow"])), "<card>", "exec"), namespace)
+    assert namespace["task"] == cards["tensorflow"].data.pipeline_tag
+    heads = {"logits"} if namespace["label_names"] else {"start_logits", "end_logits"}
+    assert set(namespace["outputs"]) == heads
