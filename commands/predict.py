@@ -64,7 +64,7 @@ from loaders.squad import read_squad
 from processing import question_answering
 from processing.models import load_pretrained, resolve_model
 from processing.outputs import atomic_path
-from processing.question_answering import choose_spans, prepare_eval_features
+from processing.question_answering import answer_windows, prepare_eval_features
 from processing.token_classification import word_predictions
 
 TASKS = {
@@ -428,25 +428,25 @@ def _answer(
     examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
     features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
     start_logits, end_logits = _span_logits(network, tokenizer, features, settings)
-    spans = choose_spans(
-        Dataset.from_dict({"id": examples["id"]}),
+    answers = answer_windows(
+        Dataset.from_dict(examples),
         Dataset.from_dict(
             {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
         ),
         start_logits,
         end_logits,
-        settings.n_best_size,
-        settings.max_answer_length,
+        n_best_size=settings.n_best_size,
+        max_answer_length=settings.max_answer_length,
+        null_score_diff_threshold=settings.null_score_diff_threshold,
     )
-    answered = spans.has_span & ~(spans.null_odds > settings.null_score_diff_threshold)
     for i, question in enumerate(batch):
-        start, end = (int(spans.start_chars[i]), int(spans.end_chars[i])) if answered[i] else (None, None)
+        answered = bool(answers.answered[i])
         yield {
             "id": question["id"],
-            "answer": question["context"][start:end] if answered[i] else "",
-            "start": start,
-            "end": end,
-            "null_odds": float(np.round(spans.null_odds[i], 6)),
+            "answer": answers.best_texts[i] if answered else "",
+            "start": int(answers.start_chars[i]) if answered else None,
+            "end": int(answers.end_chars[i]) if answered else None,
+            "null_odds": float(np.round(answers.null_odds[i], 6)),
         }
 
 

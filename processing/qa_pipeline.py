@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from datasets import Dataset
 from transformers import AutoModelForQuestionAnswering, Pipeline
@@ -21,7 +20,7 @@ from .question_answering import (
     MAX_ANSWER_LENGTH,
     MAX_SEQ_LENGTH,
     N_BEST_SIZE,
-    choose_spans,
+    answer_windows,
     prepare_eval_features,
 )
 
@@ -106,21 +105,21 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
                 "offset_mapping": model_outputs["features"]["offset_mapping"],
             }
         )
-        spans = choose_spans(
+        answers = answer_windows(
             Dataset.from_dict(model_outputs["example"]),
             features,
-            model_outputs["start_logits"].astype(np.float64),
-            model_outputs["end_logits"].astype(np.float64),
-            n_best_size,
-            max_answer_len,
+            model_outputs["start_logits"],
+            model_outputs["end_logits"],
+            n_best_size=n_best_size,
+            max_answer_length=max_answer_len,
+            null_score_diff_threshold=null_score_diff_threshold if handle_impossible_answer else math.inf,
         )
-        null_odds = float(spans.null_odds[0])
+        null_odds = float(answers.null_odds[0])
         answer_probability = 1.0 / (1.0 + math.exp(min(null_odds, 700.0)))
-        if not spans.has_span[0] or (handle_impossible_answer and null_odds > null_score_diff_threshold):
+        if not answers.answered[0]:
             return {"answer": "", "start": 0, "end": 0, "score": 1.0 - answer_probability}
-        start, end = int(spans.start_chars[0]), int(spans.end_chars[0])
-        context = model_outputs["example"]["context"][0]
-        return {"answer": context[start:end], "start": start, "end": end, "score": answer_probability}
+        start, end = int(answers.start_chars[0]), int(answers.end_chars[0])
+        return {"answer": answers.best_texts[0], "start": start, "end": end, "score": answer_probability}
 
 
 def register() -> None:
