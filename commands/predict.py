@@ -22,8 +22,8 @@ to a NER model, reviews given to a QA model) is one error naming the file, not p
 
 Long inputs are handled as in evaluation, with the settings the model was trained with (read from
 `training_args.json` when the folder has one; flags override): texts are truncated at `max_seq_length`; QA
-contexts are cut into the same windows by `prepare_eval_features` and answered by `choose_spans`, at the tuned
-`null_score_diff_threshold`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
+contexts are cut into the same windows by `prepare_eval_features` and answered by `answer_windows`, at the
+`null_score_diff_threshold` tuned in training and kept in the model's `config.json`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
 document is cut into overlapping windows of whole words (see `word_windows`).
 
 `--batch_size` counts what one forward pass holds: texts, NER windows, or QA windows. A long QA context has many
@@ -79,6 +79,9 @@ SETTING_DEFAULTS = {
     "null_score_diff_threshold": 0.0,
 }
 """`train.py`'s defaults, used when the model folder has no `training_args.json`."""
+MODEL_SETTINGS = ("null_score_diff_threshold",)
+"""Settings a run tunes and saves in the model's `config.json` (see `Task.calibrate`): they win over
+`training_args.json`, which holds the flags as given."""
 EXPECTED_INPUT = {
     "text-classification": "a .txt file or a folder of them",
     "token-classification": (
@@ -113,8 +116,8 @@ def task_of(model: str) -> str:
 
 
 def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dict[str, Any]) -> Settings:
-    """Flags first, then the run's `training_args.json`, then `train.py`'s defaults; without a training length,
-    the longest input the model takes. Batches hold 32 texts or windows by default, on the GPU when there is one."""
+    """Flags first, then what the run tuned (kept in the model's `config.json`), then the run's
+    `training_args.json`, then `train.py`'s defaults; without a training length, the longest input the model takes. Batches hold 32 texts or windows by default, on the GPU when there is one."""
     path = Path(model) / "training_args.json"
     trained = read_json(path) if path.is_file() else {}
     if not isinstance(trained, dict):
@@ -123,6 +126,7 @@ def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dic
     model_limit = min(tokenizer.model_max_length, getattr(config, "max_position_embeddings", 1 << 30))
     values = {"max_seq_length": model_limit, **SETTING_DEFAULTS}
     values.update({k: trained[k] for k in values if trained.get(k) is not None})
+    values.update({k: getattr(config, k) for k in MODEL_SETTINGS if getattr(config, k, None) is not None})
     values.update(batch_size=32, device="cuda" if torch.cuda.is_available() else "cpu")
     values.update({k: v for k, v in overrides.items() if v is not None})
     _check_settings(values, model_limit)

@@ -504,10 +504,12 @@ def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, conf
             )
 
 
-def calibrate(config: Any, validation_metrics: dict[str, Any]) -> None:
-    """Score later splits at the null threshold that maximised validation F1, unless the user fixed one."""
+def calibrate(config: Any, validation_metrics: dict[str, Any]) -> dict[str, Any]:
+    """The null threshold later splits are scored at and the saved model answers with: the one that maximised
+    validation F1, unless the user fixed one (`--tune_null_threshold false`)."""
     if config.tune_null_threshold:
-        config.null_score_diff_threshold = float(validation_metrics["best_f1_thresh"])
+        return {"null_score_diff_threshold": float(validation_metrics["best_f1_thresh"])}
+    return {"null_score_diff_threshold": float(config.null_score_diff_threshold)}
 
 
 TASK = Task(
