@@ -65,7 +65,7 @@ from processing import question_answering
 from processing.models import load_pretrained, resolve_model
 from processing.outputs import atomic_path
 from processing.question_answering import answer_windows, prepare_eval_features
-from processing.token_classification import word_predictions
+from processing.token_classification import split_tag, word_predictions
 
 TASKS = {
     "ForSequenceClassification": "text-classification",
@@ -305,11 +305,11 @@ def entity_spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
     so I-X after O or after another type starts an entity (conlleval's rule) and IO-style tags work too."""
     spans: list[dict[str, Any]] = []
     for index, tag in enumerate(tags):
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else tag
+        prefix, kind = split_tag(tag)
         if kind == "O":
             continue
         previous = spans[-1] if spans else None
-        if previous and previous["end"] == index and previous["type"] == kind and not tag.startswith("B-"):
+        if previous and previous["end"] == index and previous["type"] == kind and prefix != "B":
             previous["end"] = index + 1
         else:
             spans.append({"type": kind, "start": index, "end": index + 1})
@@ -559,7 +559,7 @@ def _parser() -> argparse.ArgumentParser:
         ("max_answer_length", int),
         ("null_score_diff_threshold", float),
     ]:
-        parser.add_argument(f"--{name}", type=kind, help="default: the value in training_args.json")
+        parser.add_argument(f"--{name}", type=kind, help="default: the value the model was trained with")
     parser.add_argument(
         "--use_safetensors",
         type=string_to_bool,
