@@ -122,10 +122,11 @@ def write_outputs(
 ) -> None:
     config = run.config
     output_dir = Path(config.output_dir)
+    settings = settings or {}
     if save_model is not None:
         with atomic_files_into(output_dir) as staging:
             save_model(staging)
-            save_model_settings(staging, settings or {})
+            save_model_settings(staging, settings)
             save_tokenizer(run.tokenizer, staging)
     run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
     write_json(output_dir / "training_args.json", run_args)
@@ -133,8 +134,8 @@ def write_outputs(
         name = output_name(config, split)
         analysis.write_analysis(output_dir, name, run.task.name, run.raw[split], run.label_names)
     if save_model is not None:
-        write_model_card(
-            output_dir, run_args, results, config.task, run.task.pipeline_tag, config.model, None,
+        write_model_card(  # with the settings the saved model answers with, not the flags
+            output_dir, {**run_args, **settings}, results, config.task, run.task.pipeline_tag, config.model, None,
             model_id=config.hub_model_id,
         )  # fmt: skip
     if config.push_to_hub:

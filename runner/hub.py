@@ -403,9 +403,7 @@ def _card_body(
     if per_type:
         lines += ["", "Per entity type:", "", *_per_type_table(per_type)]
     lines += _figures(output_dir)
-    threshold = _model_settings(output_dir).get(
-        "null_score_diff_threshold", config.get("null_score_diff_threshold", 0.0)
-    )
+    threshold = config.get("null_score_diff_threshold", 0.0)
     usage = USAGE[pipeline_tag].format(model=name, threshold=_format(threshold))
     lines += ["", "## How to use", "", usage, ""]
     return "\n".join(lines)
@@ -476,12 +474,6 @@ def _per_type_table(per_type: dict[str, dict[str, dict[str, float]]]) -> list[st
             cells += [_format(figures.get(k, "-")) for k in ("precision", "recall", "f1", "number")]
         lines.append(f"| {entity} | " + " | ".join(cells) + " |")
     return lines
-
-
-def _model_settings(output_dir: Path) -> dict[str, Any]:
-    """The saved model's config.json (empty without one): it holds what the run tuned, e.g. the null threshold."""
-    path = output_dir / "config.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _label_names(output_dir: Path) -> list[str]:

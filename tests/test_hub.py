@@ -335,17 +335,6 @@ def test_qa_card_uses_the_registered_pipeline_and_the_tuned_threshold(saved_run)
     assert "Labels" not in text  # a QA head's LABEL_0/LABEL_1 are not classes
 
 
-@pytest.mark.parametrize("saved_run", ["question-answering"], indirect=True)
-def test_qa_card_shows_the_threshold_saved_in_the_models_config(saved_run):
-    output_dir = saved_run[0]
-    model_config = json.loads((output_dir / "config.json").read_text())
-    (output_dir / "config.json").write_text(json.dumps({**model_config, "null_score_diff_threshold": 0.25}))
-
-    text = card_for(saved_run).text
-    assert "null_score_diff_threshold=0.25" in text  # not training_args.json's -1.5
-    assert "| null_score_diff_threshold | -1.5 |" in text  # the flag as given, among the training settings
-
-
 @pytest.mark.parametrize("saved_run", list(RUNS), indirect=True)
 def test_card_usage_code_runs_on_the_saved_model(saved_run, monkeypatch):
     """The card's Python snippet, run as written beside the output folder, gives the task's kind of answer."""
