@@ -404,7 +404,7 @@ def choose_spans(
     n_best_size: int,
     max_answer_length: int,
 ) -> Spans:
-    """The vectorised search behind `postprocess_predictions`, also used where offsets are wanted (the pipeline)."""
+    """The vectorised span search behind `answer_windows`: each example's best span and null odds, before any threshold."""
     in_context, start_chars, end_chars = _offset_arrays(features, start_logits.shape[1])
     span_scores, span_starts, span_ends = _best_span_per_feature(
         start_logits, end_logits, in_context, n_best_size, max_answer_length
