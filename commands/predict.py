@@ -22,8 +22,8 @@ to a NER model, reviews given to a QA model) is one error naming the file, not p
 
 Long inputs are handled as in evaluation, with the settings the model was trained with (read from
 `training_args.json` when the folder has one; flags override): texts are truncated at `max_seq_length`; QA
-contexts are cut into the same windows by `prepare_eval_features` and answered by `choose_spans`, at the tuned
-`null_score_diff_threshold`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
+contexts are cut into the same windows by `prepare_eval_features` and answered by `answer_windows`, at the
+`null_score_diff_threshold` tuned in training and kept in the model's `config.json`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
 document is cut into overlapping windows of whole words (see `word_windows`).
 
 `--batch_size` counts what one forward pass holds: texts, NER windows, or QA windows. A long QA context has many
@@ -64,8 +64,8 @@ from loaders.squad import read_squad
 from processing import question_answering
 from processing.models import load_pretrained, resolve_model
 from processing.outputs import atomic_path
-from processing.question_answering import choose_spans, prepare_eval_features
-from processing.token_classification import word_predictions
+from processing.question_answering import answer_windows, prepare_eval_features
+from processing.token_classification import split_tag, word_predictions
 
 TASKS = {
     "ForSequenceClassification": "text-classification",
@@ -79,6 +79,9 @@ SETTING_DEFAULTS = {
     "null_score_diff_threshold": 0.0,
 }
 """`train.py`'s defaults, used when the model folder has no `training_args.json`."""
+MODEL_SETTINGS = ("null_score_diff_threshold",)
+"""Settings a run tunes and saves in the model's `config.json` (see `Task.calibrate`): they win over
+`training_args.json`, which holds the flags as given."""
 EXPECTED_INPUT = {
     "text-classification": "a .txt file or a folder of them",
     "token-classification": (
@@ -113,8 +116,8 @@ def task_of(model: str) -> str:
 
 
 def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dict[str, Any]) -> Settings:
-    """Flags first, then the run's `training_args.json`, then `train.py`'s defaults; without a training length,
-    the longest input the model takes. Batches hold 32 texts or windows by default, on the GPU when there is one."""
+    """Flags first, then what the run tuned (kept in the model's `config.json`), then the run's
+    `training_args.json`, then `train.py`'s defaults; without a training length, the longest input the model takes. Batches hold 32 texts or windows by default, on the GPU when there is one."""
     path = Path(model) / "training_args.json"
     trained = read_json(path) if path.is_file() else {}
     if not isinstance(trained, dict):
@@ -123,6 +126,7 @@ def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dic
     model_limit = min(tokenizer.model_max_length, getattr(config, "max_position_embeddings", 1 << 30))
     values = {"max_seq_length": model_limit, **SETTING_DEFAULTS}
     values.update({k: trained[k] for k in values if trained.get(k) is not None})
+    values.update({k: getattr(config, k) for k in MODEL_SETTINGS if getattr(config, k, None) is not None})
     values.update(batch_size=32, device="cuda" if torch.cuda.is_available() else "cpu")
     values.update({k: v for k, v in overrides.items() if v is not None})
     _check_settings(values, model_limit)
@@ -301,11 +305,11 @@ def entity_spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
     so I-X after O or after another type starts an entity (conlleval's rule) and IO-style tags work too."""
     spans: list[dict[str, Any]] = []
     for index, tag in enumerate(tags):
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else tag
+        prefix, kind = split_tag(tag)
         if kind == "O":
             continue
         previous = spans[-1] if spans else None
-        if previous and previous["end"] == index and previous["type"] == kind and not tag.startswith("B-"):
+        if previous and previous["end"] == index and previous["type"] == kind and prefix != "B":
             previous["end"] = index + 1
         else:
             spans.append({"type": kind, "start": index, "end": index + 1})
@@ -428,25 +432,25 @@ def _answer(
     examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
     features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
     start_logits, end_logits = _span_logits(network, tokenizer, features, settings)
-    spans = choose_spans(
-        Dataset.from_dict({"id": examples["id"]}),
+    answers = answer_windows(
+        Dataset.from_dict(examples),
         Dataset.from_dict(
             {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
         ),
         start_logits,
         end_logits,
-        settings.n_best_size,
-        settings.max_answer_length,
+        n_best_size=settings.n_best_size,
+        max_answer_length=settings.max_answer_length,
+        null_score_diff_threshold=settings.null_score_diff_threshold,
     )
-    answered = spans.has_span & ~(spans.null_odds > settings.null_score_diff_threshold)
     for i, question in enumerate(batch):
-        start, end = (int(spans.start_chars[i]), int(spans.end_chars[i])) if answered[i] else (None, None)
+        answered = bool(answers.answered[i])
         yield {
             "id": question["id"],
-            "answer": question["context"][start:end] if answered[i] else "",
-            "start": start,
-            "end": end,
-            "null_odds": float(np.round(spans.null_odds[i], 6)),
+            "answer": answers.best_texts[i] if answered else "",
+            "start": int(answers.start_chars[i]) if answered else None,
+            "end": int(answers.end_chars[i]) if answered else None,
+            "null_odds": float(np.round(answers.null_odds[i], 6)),
         }
 
 
@@ -555,7 +559,7 @@ def _parser() -> argparse.ArgumentParser:
         ("max_answer_length", int),
         ("null_score_diff_threshold", float),
     ]:
-        parser.add_argument(f"--{name}", type=kind, help="default: the value in training_args.json")
+        parser.add_argument(f"--{name}", type=kind, help="default: the value the model was trained with")
     parser.add_argument(
         "--use_safetensors",
         type=string_to_bool,

@@ -32,6 +32,7 @@ from processing.models import DEFAULT_MODEL, resolve_model
 from processing.question_answering import DOC_STRIDE, prepare_eval_features
 from processing.registry import TASKS
 from processing.tasks import Task
+from processing.token_classification import split_tag
 
 """The same default as `train.py --doc_stride`, so the window counts are those training would see."""
 TOKENIZE_CHUNK = 1000
@@ -161,8 +162,9 @@ def label_counts(rows: datasets.Dataset) -> dict[str, int]:
         return {names[i] if i >= 0 else "unlabelled": n for i, n in sorted(counts.items())}
     if "ner_tags" in features:
         names = features["ner_tags"].feature.names
-        types = sorted({name[2:] for name in names if name[:2] in ("B-", "I-")})
-        counts = Counter(names[t][2:] for tags in rows["ner_tags"] for t in tags if names[t].startswith("B-"))
+        tags = [split_tag(name) for name in names]
+        types = sorted({kind for prefix, kind in tags if prefix is not None})
+        counts = Counter(tags[t][1] for row in rows["ner_tags"] for t in row if tags[t][0] == "B")
         return {entity_type: counts[entity_type] for entity_type in types}
     unanswerable = sum(not answers["text"] for answers in rows["answers"])
     return {"answerable": len(rows) - unanswerable, "unanswerable": unanswerable}

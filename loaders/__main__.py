@@ -14,6 +14,7 @@ from collections import Counter
 import datasets
 
 from . import LOADERS, DataFormatError, load_dataset
+from .conll import split_tag
 from .hub import push_dataset
 
 
@@ -30,9 +31,8 @@ def summarize(dataset: datasets.DatasetDict) -> list[str]:
             )
         elif "ner_tags" in features:
             names = features["ner_tags"].feature.names
-            counts = Counter(
-                names[t][2:] for tags in rows["ner_tags"] for t in tags if names[t].startswith("B-")
-            )
+            tags = [split_tag(name) for name in names]
+            counts = Counter(tags[t][1] for row in rows["ner_tags"] for t in row if tags[t][0] == "B")
             detail = f"{sum(len(t) for t in rows['tokens'])} tokens, entities: " + ", ".join(
                 f"{k}={v}" for k, v in sorted(counts.items())
             )

@@ -174,13 +174,22 @@ def read_conll(path: str | Path, delimiter: str | None = "\t") -> Iterator[Docum
         raise DataFormatError(path, "holds no documents (it is empty or holds only blank separator lines)")
 
 
+def split_tag(tag: str) -> tuple[str | None, str]:
+    """`B-PER` -> ("B", "PER"), `I-PER` -> ("I", "PER"), any other tag -> (None, tag).
+
+    The raw-format layer's copy of `processing.token_classification.split_tag`: the two layers import nothing from
+    each other, so each reads BIO tags once.
+    """
+    return (tag[0], tag[2:]) if tag[:2] in ("B-", "I-") else (None, tag)
+
+
 def collect_labels(paths: list[str], delimiter: str | None = "\t") -> list[str]:
     """The tag set in a stable order: `O` first, then per entity type (sorted) its B- tag then its I- tag.
 
     For W-NUT 17 this order is exactly the Hub's `wnut_17` label order. Tags without a B-/I- prefix follow, sorted.
     """
     tags = {tag for path in paths for doc in read_conll(path, delimiter) for tag in doc.tags}
-    types = sorted({tag[2:] for tag in tags if tag[:2] in ("B-", "I-")})
+    types = sorted({kind for prefix, kind in map(split_tag, tags) if prefix is not None})
     ordered = ["O"] if "O" in tags else []
     for entity_type in types:
         ordered += [f"{prefix}-{entity_type}" for prefix in "BI" if f"{prefix}-{entity_type}" in tags]

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .classification import confusion_matrix
 from .outputs import atomic_path, write_json, write_text
 from .squad_metric import compute_exact, compute_f1, normalize_answer
+from .token_classification import split_tag
 
 TOP_CONFUSIONS = 10
 EXAMPLE_WORDS = 3
@@ -156,7 +157,7 @@ def _plot_per_type(per_type: dict[str, dict[str, float]], split: str) -> Figure:
 
 
 def _entity_type(tag: str) -> str:
-    return tag[2:] if tag[:2] in ("B-", "I-") else tag
+    return split_tag(tag)[1]
 
 
 def entity_confusions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from datasets import Dataset
 from transformers import AutoModelForQuestionAnswering, Pipeline
@@ -21,7 +20,7 @@ from .question_answering import (
     MAX_ANSWER_LENGTH,
     MAX_SEQ_LENGTH,
     N_BEST_SIZE,
-    choose_spans,
+    answer_windows,
     prepare_eval_features,
 )
 
@@ -33,7 +32,8 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
 
     `score` is the answer's odds against the no-answer (CLS) score squashed to (0, 1): the sigmoid of
     best span score - null score. With `handle_impossible_answer=True`, the empty answer (start = end = 0) is
-    returned when the null score wins by more than `null_score_diff_threshold`, with score 1 - that value.
+    returned when the null score wins by more than `null_score_diff_threshold` (by default the threshold the model
+    was tuned with, saved in its config), with score 1 - that value.
     """
 
     def _sanitize_parameters(
@@ -98,7 +98,7 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
         n_best_size: int = N_BEST_SIZE,
         max_answer_len: int = MAX_ANSWER_LENGTH,
         handle_impossible_answer: bool = False,
-        null_score_diff_threshold: float = 0.0,
+        null_score_diff_threshold: float | None = None,
     ) -> dict[str, Any]:
         features = Dataset.from_dict(
             {
@@ -106,21 +106,30 @@ class ExtractiveQuestionAnsweringPipeline(Pipeline):
                 "offset_mapping": model_outputs["features"]["offset_mapping"],
             }
         )
-        spans = choose_spans(
+        answers = answer_windows(
             Dataset.from_dict(model_outputs["example"]),
             features,
-            model_outputs["start_logits"].astype(np.float64),
-            model_outputs["end_logits"].astype(np.float64),
-            n_best_size,
-            max_answer_len,
+            model_outputs["start_logits"],
+            model_outputs["end_logits"],
+            n_best_size=n_best_size,
+            max_answer_length=max_answer_len,
+            null_score_diff_threshold=self._null_threshold(
+                null_score_diff_threshold, handle_impossible_answer
+            ),
         )
-        null_odds = float(spans.null_odds[0])
+        null_odds = float(answers.null_odds[0])
         answer_probability = 1.0 / (1.0 + math.exp(min(null_odds, 700.0)))
-        if not spans.has_span[0] or (handle_impossible_answer and null_odds > null_score_diff_threshold):
+        if not answers.answered[0]:
             return {"answer": "", "start": 0, "end": 0, "score": 1.0 - answer_probability}
-        start, end = int(spans.start_chars[0]), int(spans.end_chars[0])
-        context = model_outputs["example"]["context"][0]
-        return {"answer": context[start:end], "start": start, "end": end, "score": answer_probability}
+        start, end = int(answers.start_chars[0]), int(answers.end_chars[0])
+        return {"answer": answers.best_texts[0], "start": start, "end": end, "score": answer_probability}
+
+    def _null_threshold(self, given: float | None, handle_impossible_answer: bool) -> float:
+        """The threshold asked for, else the one the model was tuned with (its config's), else 0; never abstain
+        unless `handle_impossible_answer`, as transformers' own pipeline did."""
+        if not handle_impossible_answer:
+            return math.inf
+        return given if given is not None else getattr(self.model.config, "null_score_diff_threshold", 0.0)
 
 
 def register() -> None:

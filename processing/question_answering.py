@@ -7,7 +7,6 @@ odds in exactly the formats the official SQuAD 2.0 evaluation script reads.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -283,14 +282,69 @@ def postprocess_predictions(
 ) -> tuple[dict[str, str], dict[str, float]]:
     """Turn start/end logits of evaluation windows into `(predictions, null_odds)` keyed by example id.
 
-    These are the predictions file and the na-prob file of the official SQuAD 2.0 evaluation script. An example's
-    best span is searched over all its windows; its null score is the minimum over windows of the score at position
-    0 (the CLS token of BERT-style tokenizers), since one window that sees the answer is enough to make the question
-    answerable. It predicts "" when `null_score - best_span_score > null_score_diff_threshold`. The top
-    `n_best_size` starts and ends are taken among context tokens only, so question, special and padding tokens
+    These are the predictions file and the na-prob file of the official SQuAD 2.0 evaluation script; the answers
+    are those of `answer_windows`.
+    """
+    answers = answer_windows(
+        examples,
+        features,
+        start_logits,
+        end_logits,
+        n_best_size=n_best_size,
+        max_answer_length=max_answer_length,
+        null_score_diff_threshold=null_score_diff_threshold,
+    )
+    return dict(zip(answers.ids, answers.texts(), strict=True)), answers.null_odds_by_id()
+
+
+class Answers(NamedTuple):
+    """Per example, in the examples' order: its best span (text and character offsets), null odds, and whether it
+    is answered at the threshold. Offsets mean nothing where `best_texts` is "" because no window had a span."""
+
+    ids: list[str]
+    best_texts: list[str]
+    start_chars: np.ndarray
+    end_chars: np.ndarray
+    null_odds: np.ndarray
+    answered: np.ndarray
+
+    def texts(self) -> list[str]:
+        """The answers at the threshold: the best span, or "" where the model abstains."""
+        return [
+            text if answered else ""
+            for text, answered in zip(self.best_texts, self.answered.tolist(), strict=True)
+        ]
+
+    def null_odds_by_id(self) -> dict[str, float]:
+        return dict(zip(self.ids, self.null_odds.tolist(), strict=True))
+
+
+def apply_null_threshold(spans: Spans, null_score_diff_threshold: float) -> np.ndarray:
+    """Which examples are answered: those with a valid span unless the null score beats it by more than the
+    threshold. The one abstention rule of evaluation, predict and the pipeline, so all three give the same answers."""
+    return spans.has_span & ~(spans.null_odds > null_score_diff_threshold)
+
+
+def answer_windows(
+    examples: Dataset,
+    features: Dataset,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    *,
+    n_best_size: int = N_BEST_SIZE,
+    max_answer_length: int = MAX_ANSWER_LENGTH,
+    null_score_diff_threshold: float = 0.0,
+) -> Answers:
+    """Answer the examples (`id`, `context`) from the start/end logits of their windows (`example_id`,
+    `offset_mapping`, as `prepare_eval_features` cuts them), abstaining by `apply_null_threshold`.
+
+    An example's best span is searched over all its windows; its null score is the minimum over windows of the
+    score at position 0 (the CLS token of BERT-style tokenizers), since one window that sees the answer is enough to
+    make the question answerable. It abstains when `null_score - best_span_score > null_score_diff_threshold`. The
+    top `n_best_size` starts and ends are taken among context tokens only, so question, special and padding tokens
     cannot crowd real candidates out. Logits must be aligned with each feature's tokens (position i is
     `offset_mapping[i]`); anything past a feature's length is ignored. Scores are computed in float64. Ties go to the
-    earliest window, then the earliest start, then the earliest end. An example without any valid span predicts ""
+    earliest window, then the earliest start, then the earliest end. An example without any valid span abstains
     with null odds `NO_SPAN_NULL_ODDS`.
     """
     start_logits = np.asarray(start_logits, dtype=np.float64)
@@ -306,24 +360,31 @@ def postprocess_predictions(
     if len(features) == 0:
         if len(examples) != 0:
             raise ValueError(f"{len(examples)} examples have no features")
-        return {}, {}
+        nothing = np.zeros(0)
+        return Answers(
+            [], [], nothing.astype(np.int64), nothing.astype(np.int64), nothing, nothing.astype(bool)
+        )
 
     spans = choose_spans(examples, features, start_logits, end_logits, n_best_size, max_answer_length)
-    answered = spans.has_span & ~(spans.null_odds > null_score_diff_threshold)
-    ids = _arrow_column(examples, "id").to_pylist()
     contexts = _arrow_column(examples, "context").to_pylist()
-    predictions = {
-        example_id: context[start:end] if answer else ""
-        for example_id, context, answer, start, end in zip(
-            ids,
+    best_texts = [
+        context[start:end] if has_span else ""
+        for context, has_span, start, end in zip(
             contexts,
-            answered.tolist(),
+            spans.has_span.tolist(),
             spans.start_chars.tolist(),
             spans.end_chars.tolist(),
             strict=True,
         )
-    }
-    return predictions, dict(zip(ids, spans.null_odds.tolist(), strict=True))
+    ]
+    return Answers(
+        ids=_arrow_column(examples, "id").to_pylist(),
+        best_texts=best_texts,
+        start_chars=spans.start_chars,
+        end_chars=spans.end_chars,
+        null_odds=spans.null_odds,
+        answered=apply_null_threshold(spans, null_score_diff_threshold),
+    )
 
 
 class Spans(NamedTuple):
@@ -343,7 +404,7 @@ def choose_spans(
     n_best_size: int,
     max_answer_length: int,
 ) -> Spans:
-    """The vectorised search behind `postprocess_predictions`, also used where offsets are wanted (the pipeline)."""
+    """The vectorised span search behind `answer_windows`: each example's best span and null odds, before any threshold."""
     in_context, start_chars, end_chars = _offset_arrays(features, start_logits.shape[1])
     span_scores, span_starts, span_ends = _best_span_per_feature(
         start_logits, end_logits, in_context, n_best_size, max_answer_length
@@ -397,19 +458,21 @@ def score(
     The metric gets every example's best span and its null odds, so it can search the threshold itself; the
     predictions written out are those at the configured threshold, the same rule the metric applies.
     """
-    best_spans, null_odds = postprocess_predictions(
+    threshold = config.null_score_diff_threshold
+    answers = answer_windows(
         raw,
         features,
         outputs["start_logits"],
         outputs["end_logits"],
         n_best_size=config.n_best_size,
         max_answer_length=config.max_answer_length,
-        null_score_diff_threshold=math.inf,
+        null_score_diff_threshold=threshold,
     )
-    threshold = config.null_score_diff_threshold
+    null_odds = answers.null_odds_by_id()
+    best_spans = dict(zip(answers.ids, answers.best_texts, strict=True))
     metrics = dict(evaluate_examples(raw, best_spans, null_odds, na_prob_thresh=threshold))
     metrics["null_score_diff_threshold"] = threshold
-    predictions = {qid: "" if null_odds[qid] > threshold else text for qid, text in best_spans.items()}
+    predictions = dict(zip(answers.ids, answers.texts(), strict=True))
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         prefix = "" if split == "eval" else f"{split}_"
@@ -441,10 +504,12 @@ def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, conf
             )
 
 
-def calibrate(config: Any, validation_metrics: dict[str, Any]) -> None:
-    """Score later splits at the null threshold that maximised validation F1, unless the user fixed one."""
+def calibrate(config: Any, validation_metrics: dict[str, Any]) -> dict[str, Any]:
+    """The null threshold later splits are scored at and the saved model answers with: the one that maximised
+    validation F1, unless the user fixed one (`--tune_null_threshold false`)."""
     if config.tune_null_threshold:
-        config.null_score_diff_threshold = float(validation_metrics["best_f1_thresh"])
+        return {"null_score_diff_threshold": float(validation_metrics["best_f1_thresh"])}
+    return {"null_score_diff_threshold": float(config.null_score_diff_threshold)}
 
 
 TASK = Task(

@@ -44,8 +44,9 @@ class Task:
     `output_names` are the model outputs gathered in evaluation and handed to `score` as arrays padded to one
     length, in the order of the evaluation features.
     `score(raw_split, features, outputs, label_names, config)` gives metrics and predictions.
-    `calibrate(config, validation_metrics)`, if given, tunes settings on the validation figures of the final model
-    before later splits are scored (never the other way round).
+    `calibrate(config, validation_metrics)`, if given, returns the settings tuned on the validation figures of the
+    final model (never on later splits): later splits are scored with them, and the saved model's `config.json`
+    keeps them, so what it answers with later is what was measured.
     `check(raw_splits, tokenizer, config)`, if given, refuses flags that do not fit the loaded data, before any of
     it is tokenized (question answering: windows too short for the longest question).
     """
@@ -61,7 +62,7 @@ class Task:
     collator: Callable[[PreTrainedTokenizerBase, int | None], Callable]
     output_names: tuple[str, ...]
     score: Score
-    calibrate: Callable[[Any, dict[str, Any]], None] | None = None
+    calibrate: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     check: Callable[[datasets.DatasetDict, PreTrainedTokenizerBase, Any], None] | None = None
 
 

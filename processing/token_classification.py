@@ -27,12 +27,19 @@ IGNORE_INDEX = -100
 """Label id that PyTorch's cross-entropy (and the Keras loss with `ignore_class`) skips."""
 
 
+def split_tag(tag: str) -> tuple[str | None, str]:
+    """`B-PER` -> ("B", "PER"), `I-PER` -> ("I", "PER"), any other tag (`O`, IO-style `PER`) -> (None, tag).
+
+    The one reading of BIO tags for training, analysis, predict and the data report (seqeval parses its own).
+    """
+    return (tag[0], tag[2:]) if tag[:2] in ("B-", "I-") else (None, tag)
+
+
 def continuation_label_ids(label_names: list[str]) -> list[int]:
     """For each label id, the id a word's later sub-tokens get when every sub-token is labelled: B-X becomes I-X."""
     index = {name: i for i, name in enumerate(label_names)}
-    return [
-        index.get("I-" + name[2:], i) if name.startswith("B-") else i for i, name in enumerate(label_names)
-    ]
+    tags = [split_tag(name) for name in label_names]
+    return [index.get(f"I-{kind}", i) if prefix == "B" else i for i, (prefix, kind) in enumerate(tags)]
 
 
 def tokenize_and_align_labels(

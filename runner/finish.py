@@ -1,7 +1,8 @@
 """The one finishing step of a run, whichever framework trained it.
 
 Score the evaluation split, let the task tune what it tunes on those figures (never on later splits), score the
-other splits, then write the model, `training_args.json`, the error analysis and the model card, and push.
+other splits with those settings, then write the model (the tuned settings in its own `config.json`),
+`training_args.json` (the flags as given), the error analysis and the model card, and push.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any, Protocol
 
 import datasets
 import numpy as np
-from transformers import PreTrainedTokenizerBase
+from transformers import AutoConfig, PreTrainedTokenizerBase
+from transformers.utils import CONFIG_NAME
 
 from processing import analysis
 from processing.batching import restore_order
@@ -59,20 +61,28 @@ def output_name(config: TrainingConfig, split: str) -> str:
     return "eval" if split == config.eval_split else split
 
 
-def evaluate(run: FrameworkRun, split: str) -> dict[str, Any]:
+def evaluate(run: FrameworkRun, split: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score one split and, on the main process, write `<name>_results.json` and its predictions."""
     started = time.perf_counter()
-    return score_split(run, split, run.model_outputs(split), started)
+    return score_split(run, split, run.model_outputs(split), started, settings)
 
 
 def score_split(
-    run: FrameworkRun, split: str, outputs: dict[str, np.ndarray], started: float
+    run: FrameworkRun,
+    split: str,
+    outputs: dict[str, np.ndarray],
+    started: float,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The task's scoring of model outputs (in evaluation-batch order), and the files on the main process."""
+    """The task's scoring of model outputs (in evaluation-batch order), and the files on the main process.
+
+    `settings` (what the task tuned) replace the run's flags in the scoring only: the run config stays as given.
+    """
     config = run.config
     if run.eval_orders[split] is not None:
         outputs = {name: restore_order(values, run.eval_orders[split]) for name, values in outputs.items()}
-    scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, config)
+    scoring = dataclasses.replace(config, **settings) if settings else config
+    scored = run.task.score(run.raw[split], run.eval_features[split], outputs, run.label_names, scoring)
     metrics = {
         **scored.metrics,
         "num_examples": len(run.raw[split]),
@@ -92,15 +102,14 @@ def finish(run: FrameworkRun, train_runtime: float) -> dict[str, dict[str, Any]]
     results = {config.eval_split: evaluate(run, config.eval_split)}
     run.print(f"{config.eval_split}: " + metrics_line(results[config.eval_split]))
     run.log(scalars(results[config.eval_split]))
-    if run.task.calibrate is not None:
-        run.task.calibrate(config, results[config.eval_split])
+    settings = run.task.calibrate(config, results[config.eval_split]) if run.task.calibrate else {}
     for split in run.eval_features:
         if split != config.eval_split:
-            results[split] = evaluate(run, split)
+            results[split] = evaluate(run, split, settings)
             run.print(f"{split}: " + metrics_line(results[split]))
     save_model = run.model_saver() if run.trained else None
     if run.is_main_process:
-        write_outputs(run, results, train_runtime, save_model)
+        write_outputs(run, results, train_runtime, save_model, settings)
     return results
 
 
@@ -109,12 +118,15 @@ def write_outputs(
     results: dict[str, dict[str, Any]],
     train_runtime: float,
     save_model: Callable[[Path], None] | None,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     config = run.config
     output_dir = Path(config.output_dir)
+    settings = settings or {}
     if save_model is not None:
         with atomic_files_into(output_dir) as staging:
             save_model(staging)
+            save_model_settings(staging, settings)
             save_tokenizer(run.tokenizer, staging)
     run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
     write_json(output_dir / "training_args.json", run_args)
@@ -122,12 +134,25 @@ def write_outputs(
         name = output_name(config, split)
         analysis.write_analysis(output_dir, name, run.task.name, run.raw[split], run.label_names)
     if save_model is not None:
-        write_model_card(
-            output_dir, run_args, results, config.task, run.task.pipeline_tag, config.model, None,
+        write_model_card(  # with the settings the saved model answers with, not the flags
+            output_dir, {**run_args, **settings}, results, config.task, run.task.pipeline_tag, config.model, None,
             model_id=config.hub_model_id,
         )  # fmt: skip
     if config.push_to_hub:
         run.print(f"Pushed to the Hub: {push_output_dir(output_dir, config.hub_model_id)}")
+
+
+def save_model_settings(model_dir: Path, settings: dict[str, Any]) -> None:
+    """Keep what the task tuned as attributes of the saved model's `config.json`, which transformers loads back
+    with the model, so predict and the pipeline use it without the run's `training_args.json`.
+
+    Models saved without a `config.json` (the Keras path's `model.keras`) keep no settings.
+    """
+    if not settings or not (model_dir / CONFIG_NAME).is_file():
+        return
+    model_config = AutoConfig.from_pretrained(model_dir)
+    model_config.update(settings)
+    model_config.save_pretrained(model_dir)
 
 
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:

@@ -9,6 +9,7 @@ import datasets
 import pytest
 
 from loaders import DataFormatError, load_dataset
+from loaders.__main__ import summarize
 from loaders.conll import collect_labels
 
 WNUT17_NAMES = [
@@ -341,3 +342,10 @@ def test_none_config_value_is_not_silently_ignored(tmp_path):
         load(tmp_path, "conll", data_dir=root, delimiter=None)
     with pytest.raises(ValueError, match="label_names"):
         load(tmp_path, data_dir=root, label_names=None)
+
+
+def test_summary_counts_entities_by_their_b_tags(tmp_path):
+    ds = load(tmp_path, data_dir=wnut_dir(tmp_path / "wnut17"))
+    lines = summarize(ds)
+    assert lines[0].endswith("entities: corporation=1, creative-work=1, location=1")
+    assert lines[2].endswith("4 tokens, entities: person=1, product=1")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from datasets import Dataset
 from transformers import (
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
@@ -29,6 +31,7 @@ from commands.predict import (
 from conftest import SAMPLES
 from loaders.conll import WNUT17_LABELS
 from loaders.files import read_text
+from processing import question_answering
 from processing.qa_pipeline import TASK_NAME
 
 
@@ -226,6 +229,94 @@ def test_qa_answers_as_the_pipeline_does_over_several_windows(qa_dir, tmp_path):
         logit = math.log(expected["score"] / (1 - expected["score"]))
         assert row["null_odds"] == pytest.approx(logit if not row["answer"] else -logit, abs=1e-4)
     assert {bool(r["answer"]) for r in rows} == {True, False}
+
+
+LONG_CONTEXT = " ".join(["the film was played in london and paris"] * 12) + " john smith went to new york."
+LONG_QUESTIONS = [
+    "who went to new york?",
+    "where was the film played?",
+    "what?",
+    "who is john?",
+    "was it paris?",
+]
+
+
+def evaluation_answers(qa_dir, tokenizer, tmp_path: Path, threshold: float) -> tuple[dict, dict]:
+    """Predictions and null odds as a run's evaluation writes them, for the long-context questions."""
+    raw = Dataset.from_dict(
+        {
+            "id": [f"q{i}" for i in range(len(LONG_QUESTIONS))],
+            "question": LONG_QUESTIONS,
+            "context": [LONG_CONTEXT] * len(LONG_QUESTIONS),
+            "answers": [{"text": [], "answer_start": []}] * len(LONG_QUESTIONS),
+        }
+    )
+    windows = question_answering.prepare_eval_features(raw[:], tokenizer, 48, 16)
+    assert len(windows["input_ids"]) >= 4 * len(LONG_QUESTIONS)  # every context is cut into several windows
+    names = [name for name in tokenizer.model_input_names if name in windows]
+    with torch.no_grad():
+        outputs = AutoModelForQuestionAnswering.from_pretrained(qa_dir).eval()(
+            **tokenizer.pad({n: windows[n] for n in names}, return_tensors="pt")
+        )
+    config = SimpleNamespace(null_score_diff_threshold=threshold, n_best_size=20, max_answer_length=30)
+    scored = question_answering.score(
+        raw,
+        Dataset.from_dict({"example_id": windows["example_id"], "offset_mapping": windows["offset_mapping"]}),
+        {"start_logits": outputs.start_logits.numpy(), "end_logits": outputs.end_logits.numpy()},
+        None,
+        config,
+    )
+    predictions_file, null_odds_file = scored.write_predictions(tmp_path, "eval")
+    return json.loads(predictions_file.read_text()), json.loads(null_odds_file.read_text())
+
+
+def test_evaluation_predict_and_pipeline_give_the_same_answers_on_a_long_context(
+    qa_dir, tiny_tokenizer, tmp_path
+):
+    _, null_odds = evaluation_answers(qa_dir, tiny_tokenizer, tmp_path, 0.0)
+    # Halfway between two questions' null odds: two are answered, three are not, and no rounding of the logits
+    # (which each path pads differently) can move a question across the threshold.
+    odds = sorted(null_odds.values())
+    threshold = (odds[1] + odds[2]) / 2
+    assert threshold != 0.0
+    evaluated, _ = evaluation_answers(qa_dir, tiny_tokenizer, tmp_path, threshold)
+
+    squad = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": LONG_CONTEXT,
+                        "qas": [{"id": f"q{i}", "question": q} for i, q in enumerate(LONG_QUESTIONS)],
+                    }
+                ],
+            }
+        ]
+    }
+    (tmp_path / "long.json").write_text(json.dumps(squad))
+    settings = {
+        "max_seq_length": 48,
+        "doc_stride": 16,
+        "null_score_diff_threshold": threshold,
+        "batch_size": 3,
+    }
+    predicted = {row["id"]: row["answer"] for row in predict(str(qa_dir), tmp_path / "long.json", settings)}
+
+    qa_pipe = pipeline(TASK_NAME, model=str(qa_dir))
+    piped = {
+        f"q{i}": qa_pipe(
+            question=question,
+            context=LONG_CONTEXT,
+            max_seq_len=48,
+            doc_stride=16,
+            handle_impossible_answer=True,
+            null_score_diff_threshold=threshold,
+        )["answer"]
+        for i, question in enumerate(LONG_QUESTIONS)
+    }
+    assert evaluated == predicted == piped
+    assert {answer != "" for answer in evaluated.values()} == {True, False}
 
 
 def test_settings_come_from_training_args_unless_a_flag_says_otherwise(qa_dir, tmp_path, tiny_tokenizer):

@@ -68,3 +68,17 @@ def test_lists_of_questions_give_lists_of_answers(qa_model_dir, tiny_tokenizer):
         True,
         True,
     ]
+
+
+def test_the_threshold_defaults_to_the_one_saved_in_the_models_config(qa_model_dir, tiny_tokenizer, tmp_path):
+    model = AutoModelForQuestionAnswering.from_pretrained(qa_model_dir)
+    model.config.null_score_diff_threshold = -1e9
+    model.save_pretrained(tmp_path)
+    qa = pipeline(TASK_NAME, model=str(tmp_path), tokenizer=tiny_tokenizer)
+
+    assert qa(question="where?", context="in london", handle_impossible_answer=True)["answer"] == ""
+    asked = qa(
+        question="where?", context="in london", handle_impossible_answer=True, null_score_diff_threshold=1e9
+    )
+    assert asked["answer"] != ""
+    assert qa(question="where?", context="in london")["answer"] != ""  # abstains only when asked to

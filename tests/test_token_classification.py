@@ -17,6 +17,7 @@ from processing.token_classification import (
     entity_metrics,
     prepare,
     score,
+    split_tag,
     tokenize_and_align_labels,
     word_predictions,
 )
@@ -203,3 +204,14 @@ def test_prepare_label_all_tokens_uses_continuation_ids(tiny_tokenizer):
     config = SimpleNamespace(max_seq_length=64, label_all_tokens=True)
     training = prepare(_raw([EMPIRE_STATE]), tiny_tokenizer, config, True)
     assert training[0]["labels"] == [X, B_LOC, *[I_LOC] * 10, OUT, B_LOC, X]
+
+
+def test_split_tag_reads_bio_prefixes_and_leaves_other_tags_whole():
+    assert [split_tag(t) for t in ["B-PER", "I-creative-work", "O", "LOC", "E-PER", "B-"]] == [
+        ("B", "PER"),
+        ("I", "creative-work"),
+        (None, "O"),
+        (None, "LOC"),
+        (None, "E-PER"),
+        ("B", ""),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,11 @@ from pathlib import Path
 import pytest
 from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
-from transformers import pipeline
+from transformers import AutoConfig, AutoTokenizer, pipeline
 
 import processing  # noqa: F401  (registers the extractive QA pipeline)
 import train
+from commands.predict import predict, read_settings
 from conftest import REPO_ROOT, SAMPLES
 from runner import checkpoints, finish
 
@@ -113,6 +115,37 @@ def test_question_answering_run_writes_official_prediction_files(tiny_model_dir,
     answerer = pipeline("extractive-question-answering", model=str(tmp_path))
     answer = answerer(question="where?", context="the city of london", handle_impossible_answer=True)
     assert answer["answer"] in ("", "the city of london"[answer["start"] : answer["end"]])
+
+
+def test_tuned_null_threshold_scores_the_test_split_and_is_saved_in_the_models_config(
+    tiny_model_dir, tmp_path
+):
+    data_dir, output_dir = tmp_path / "data", tmp_path / "out"
+    data_dir.mkdir()
+    for source, name in [("train", "train"), ("dev", "dev"), ("dev", "test")]:
+        shutil.copy(DATA["squad_v2"] / f"{source}-v2.0.json", data_dir / f"{name}-v2.0.json")
+    argv = flags("squad_v2", tiny_model_dir, output_dir, "--max_seq_length", "128", "--doc_stride", "32")
+    argv[argv.index("--data_dir") + 1] = str(data_dir)
+    assert train.main(argv) == 0
+
+    tuned = read_json(output_dir / "eval_results.json")["best_f1_thresh"]
+    assert read_json(output_dir / "eval_results.json")["null_score_diff_threshold"] == 0.0
+    assert read_json(output_dir / "test_results.json")["null_score_diff_threshold"] == tuned
+    assert (
+        read_json(output_dir / "training_args.json")["null_score_diff_threshold"] == 0.0
+    )  # the flag as given
+    assert AutoConfig.from_pretrained(output_dir).null_score_diff_threshold == tuned
+    assert read_settings(
+        str(output_dir), AutoTokenizer.from_pretrained(output_dir), {}
+    ).null_score_diff_threshold == (tuned)
+
+    # predict answers the test questions as the test split was scored, at the tuned threshold.
+    rows = predict(str(output_dir), data_dir / "test-v2.0.json", {})
+    assert {row["id"]: row["answer"] for row in rows} == read_json(output_dir / "test_predictions.json")
+    assert (
+        f"null_score_diff_threshold={tuned:.4f}".rstrip("0").rstrip(".")
+        in (output_dir / "README.md").read_text()
+    )
 
 
 def test_resume_from_checkpoint_finishes_exactly_like_an_uninterrupted_run(tiny_model_dir, tmp_path):
