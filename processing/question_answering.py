@@ -7,7 +7,9 @@ odds in exactly the formats the official SQuAD 2.0 evaluation script reads.
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
+from matplotlib.figure import Figure
 from transformers import (
     AutoModelForQuestionAnswering,
     BatchEncoding,
@@ -22,9 +25,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from .analysis import Written, save_figure, split_words
 from .models import load_pretrained
 from .outputs import write_json
-from .squad_metric import evaluate_examples
+from .squad_metric import compute_exact, compute_f1, evaluate_examples, normalize_answer
 from .tasks import Scored, Task
 
 # Bookkeeping columns of the tokenizer output that a model's forward does not accept.
@@ -34,6 +38,10 @@ DOC_STRIDE = 128
 N_BEST_SIZE = 20
 MAX_ANSWER_LENGTH = 30
 """The Hugging Face SQuAD recipe's settings: the defaults of training, evaluation, predict and the pipeline."""
+
+CONTEXT_WORD_BUCKETS = (100, 200, 400)
+"""Upper bounds (exclusive) of the analysis's context-length buckets in words; the last bucket is open. At the
+default 384 tokens, contexts past about 300 words need more than one window."""
 
 NO_SPAN_NULL_ODDS = float(np.finfo(np.float64).max)
 """Null odds reported when no window has a valid span: finite so it stays JSON-serialisable and sortable, and larger
@@ -416,7 +424,7 @@ def score(
         paths = [output_dir / f"{prefix}predictions.json", output_dir / f"{prefix}null_odds.json"]
         return [write_json(paths[0], predictions), write_json(paths[1], null_odds)]
 
-    return Scored(metrics=metrics, write_predictions=write_predictions)
+    return Scored(metrics=metrics, predictions=predictions, write_predictions=write_predictions)
 
 
 def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
@@ -447,6 +455,108 @@ def calibrate(config: Any, validation_metrics: dict[str, Any]) -> None:
         config.null_score_diff_threshold = float(validation_metrics["best_f1_thresh"])
 
 
+def analyse(
+    out: Path, split: str, scored: Scored, raw: Dataset | None, label_names: list[str] | None
+) -> list[Written]:
+    """Exact match and F1 by answerability and by context length, as a chart and a table."""
+    if raw is None:
+        raise ValueError("question-answering analysis needs the raw split (gold answers and contexts)")
+    breakdown = qa_breakdown(raw, scored.predictions)
+    data = write_json(out / f"{split}_qa_breakdown.json", breakdown)
+    chart = save_figure(_plot_qa(breakdown, split), out / f"{split}_qa_breakdown.png")
+    caption = (
+        f"Exact match and F1 on {split_words(split)} by answerability and by context length in words "
+        "(n: questions)."
+    )
+    return [Written(chart, caption), Written(data, caption)]
+
+
+def _question_scores(golds: list[str], prediction: str) -> tuple[int, float]:
+    """Exact and F1 against the best gold answer; golds that normalise to nothing count as "", as in the official
+    script, so an unanswerable question scores 1 exactly when the prediction is empty."""
+    golds = [g for g in golds if normalize_answer(g)] or [""]
+    return max(compute_exact(g, prediction) for g in golds), max(compute_f1(g, prediction) for g in golds)
+
+
+def context_buckets() -> list[str]:
+    """The bucket names, shortest contexts first: "0-99 words", ..., "400+ words"."""
+    lowers = (0, *CONTEXT_WORD_BUCKETS)
+    closed = [
+        f"{lower}-{upper - 1} words" for lower, upper in zip(lowers, CONTEXT_WORD_BUCKETS, strict=False)
+    ]
+    return [*closed, f"{lowers[-1]}+ words"]
+
+
+def _context_bucket(context: str) -> str:
+    return context_buckets()[bisect.bisect_right(CONTEXT_WORD_BUCKETS, len(context.split()))]
+
+
+def qa_breakdown(raw: Dataset, predictions: dict[str, str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Exact match and F1 (percent, as the official script reports them) and question counts per group."""
+    groups: dict[str, dict[str, list[tuple[int, float]]]] = {
+        "answerability": defaultdict(list),
+        "context_length": defaultdict(list),
+    }
+    for example in raw.select_columns(["id", "context", "answers"]):
+        golds = example["answers"]["text"]
+        scores = _question_scores(golds, predictions[example["id"]])
+        groups["answerability"]["answerable" if golds else "unanswerable"].append(scores)
+        groups["context_length"][_context_bucket(example["context"])].append(scores)
+    return {
+        "answerability": _summaries(groups["answerability"], ["answerable", "unanswerable"]),
+        "context_length": _summaries(groups["context_length"], context_buckets()),
+    }
+
+
+def _summaries(groups: dict[str, list[tuple[int, float]]], order: list[str]) -> dict[str, dict[str, float]]:
+    return {
+        name: {
+            "questions": len(groups[name]),
+            "exact": 100.0 * sum(e for e, _ in groups[name]) / len(groups[name]),
+            "f1": 100.0 * sum(f for _, f in groups[name]) / len(groups[name]),
+        }
+        for name in order
+        if groups.get(name)
+    }
+
+
+def _plot_qa(breakdown: dict[str, dict[str, dict[str, float]]], split: str) -> Figure:
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    all_axes = figure.subplots(1, 2, sharey=True)
+    for axes, (group, groups) in zip(all_axes, breakdown.items(), strict=True):
+        names = list(groups)
+        positions = np.arange(len(names))
+        for i, metric in enumerate(("exact", "f1")):
+            bars = axes.bar(
+                positions + (i - 0.5) * 0.4, [groups[n][metric] for n in names], 0.4, label=metric
+            )
+            axes.bar_label(bars, fmt="%.0f", fontsize=8)
+        axes.set_xticks(positions, [f"{n}\n(n={groups[n]['questions']})" for n in names])
+        axes.set_title(f"By {group.replace('_', ' ')}")
+    all_axes[0].set_ylim(0, 105)
+    all_axes[0].set_ylabel("percent")
+    all_axes[-1].legend()
+    figure.suptitle(f"Question answering, {split_words(split)}")
+    return figure
+
+
+USAGE = """transformers 5 removed its question-answering pipeline; the project that trained this model registers an
+extractive one, with the same context windows and answer selection as the evaluation above:
+
+```python
+import processing  # rawtune's package: registers "extractive-question-answering"
+from transformers import pipeline
+
+qa = pipeline("extractive-question-answering", model="{model}")
+qa(
+    question="Where is the lake?",
+    context="The lake lies north of the old town.",
+    handle_impossible_answer=True,
+    null_score_diff_threshold={threshold},
+)
+```"""
+"""The model card's usage snippet (formatted with the model id and the tuned threshold)."""
+
 TASK = Task(
     name="question-answering",
     pipeline_tag="question-answering",
@@ -463,4 +573,22 @@ TASK = Task(
     score=score,
     calibrate=calibrate,
     check=check_window_room,
+    analyse=analyse,
+    card_metrics=(
+        ("exact", "exact_match", "Exact match (SQuAD 2.0, %)"),
+        ("f1", "f1", "F1 (SQuAD 2.0, %)"),
+    ),
+    card_settings=(
+        "doc_stride",
+        "n_best_size",
+        "max_answer_length",
+        "null_score_diff_threshold",
+        "tune_null_threshold",
+    ),
+    usage=USAGE,
+    card_note="SQuAD 2.0 figures are percents (official evaluation script).",
+    architecture_suffix="ForQuestionAnswering",
+    keras_head="span",
+    report_nouns=("question", "questions", "context"),
+    cuts_windows=True,
 )

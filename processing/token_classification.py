@@ -7,12 +7,14 @@ prediction and counts as `O`, so a long document cannot inflate the score by hid
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
+from matplotlib.figure import Figure
 from seqeval.metrics import classification_report
 from transformers import (
     AutoModelForTokenClassification,
@@ -20,9 +22,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .outputs import atomic_path
+from .analysis import Written, save_figure, split_words
+from .outputs import atomic_path, write_json, write_text
 from .tasks import Scored, Task, load_labelled_model
 
+TOP_CONFUSIONS = 10
+EXAMPLE_WORDS = 3
 IGNORE_INDEX = -100
 """Label id that PyTorch's cross-entropy (and the Keras loss with `ignore_class`) skips."""
 
@@ -140,21 +145,99 @@ def score(
             [names[p] for p in word_predictions(word_ids, token_predictions[row], len(tokens))]
         )
     metrics = entity_metrics(true_tags, predicted_tags)
+    rows = [
+        {"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted}
+        for example_id, tokens, gold, predicted in zip(
+            raw["id"], raw["tokens"], true_tags, predicted_tags, strict=True
+        )
+    ]
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         path = output_dir / f"{split}_predictions.jsonl"
         with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as f:
-            for example_id, tokens, gold, predicted in zip(
-                raw["id"], raw["tokens"], true_tags, predicted_tags, strict=True
-            ):
-                f.write(
-                    json.dumps({"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted})
-                    + "\n"
-                )
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
         return [path]
 
-    return Scored(metrics=metrics, write_predictions=write_predictions)
+    return Scored(metrics=metrics, predictions=rows, write_predictions=write_predictions)
 
+
+def analyse(
+    out: Path, split: str, scored: Scored, raw: datasets.Dataset | None, label_names: list[str] | None
+) -> list[Written]:
+    """The per-type figures as a chart, and the words whose entity type was confused, as tables."""
+    per_type = scored.metrics["per_type"]
+    chart = save_figure(_plot_per_type(per_type, split), out / f"{split}_per_type.png")
+    confusions = entity_confusions(scored.predictions)
+    table = write_json(out / f"{split}_entity_confusions.json", confusions)
+    markdown = write_text(out / f"{split}_entity_confusions.md", confusions_markdown(confusions))
+    caption = (
+        f"Most frequent word-level confusions between entity types on {split_words(split)} (O: no entity)."
+    )
+    return [
+        Written(
+            chart,
+            f"Entity-level precision, recall and F1 per type on {split_words(split)} (n: gold entities).",
+        ),
+        Written(markdown, caption),
+        Written(table, caption),
+    ]
+
+
+def _plot_per_type(per_type: dict[str, dict[str, float]], split: str) -> Figure:
+    types = sorted(per_type)
+    figure = Figure(figsize=(max(6.0, 1.3 * len(types) + 2), 4), layout="constrained")
+    axes = figure.add_subplot()
+    positions = np.arange(len(types))
+    for i, metric in enumerate(("precision", "recall", "f1")):
+        bars = axes.bar(positions + (i - 1) * 0.27, [per_type[t][metric] for t in types], 0.27, label=metric)
+        axes.bar_label(bars, fmt="%.2f", fontsize=7)
+    axes.set_xticks(positions, [f"{t}\n(n={per_type[t]['number']})" for t in types])
+    axes.set_ylim(0, 1.05)
+    axes.set_title(f"Per entity type, {split_words(split)}")
+    axes.legend()
+    return figure
+
+
+def _entity_type(tag: str) -> str:
+    return tag[2:] if tag[:2] in ("B-", "I-") else tag
+
+
+def entity_confusions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Words whose predicted entity type differs from the gold one, counted per (gold, predicted) pair, most
+    frequent first; B-/I- boundaries are ignored, `O` stands for "no entity". Each pair keeps a few of its words
+    (first seen) to show what was confused."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    words: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in rows:
+        for word, gold, predicted in zip(row["tokens"], row["tags"], row["predicted"], strict=True):
+            pair = (_entity_type(gold), _entity_type(predicted))
+            if pair[0] == pair[1]:
+                continue
+            pairs[pair] += 1
+            if len(words[pair]) < EXAMPLE_WORDS and word not in words[pair]:
+                words[pair].append(word)
+    return [
+        {"gold": gold, "predicted": predicted, "words": count, "examples": words[(gold, predicted)]}
+        for (gold, predicted), count in pairs.most_common(TOP_CONFUSIONS)
+    ]
+
+
+def confusions_markdown(confusions: list[dict[str, Any]]) -> str:
+    lines = ["| gold | predicted | words | examples |", "|---|---|---:|---|"]
+    for c in confusions:
+        examples = ", ".join(w.replace("|", "\\|") for w in c["examples"])
+        lines.append(f"| {c['gold']} | {c['predicted']} | {c['words']} | {examples} |")
+    return "\n".join(lines) + "\n"
+
+
+USAGE = """```python
+from transformers import pipeline
+
+tagger = pipeline("token-classification", model="{model}", aggregation_strategy="simple")
+tagger("Sam Okafor just landed in Seattle")
+```"""
+"""The model card's usage snippet."""
 
 TASK = Task(
     name="token-classification",
@@ -170,4 +253,15 @@ TASK = Task(
     ),
     output_names=("logits",),
     score=score,
+    analyse=analyse,
+    card_metrics=(
+        ("precision", "precision", "Entity precision (micro, seqeval)"),
+        ("recall", "recall", "Entity recall (micro, seqeval)"),
+        ("f1", "f1", "Entity F1 (micro, seqeval)"),
+    ),
+    card_settings=("label_all_tokens",),
+    usage=USAGE,
+    architecture_suffix="ForTokenClassification",
+    keras_head="token",
+    report_nouns=("document", "entities per type", "document"),
 )
