@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,16 @@ import numpy as np
 from matplotlib.figure import Figure
 from transformers import (
     AutoModelForSequenceClassification,
+    AutoTokenizer,
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
+    pipeline,
 )
 
 from .analysis import Written, save_figure, split_words
+from .models import load_pretrained
 from .outputs import atomic_path, write_json
+from .predicting import Settings, batches
 from .tasks import Scored, Task, load_labelled_model
 
 
@@ -134,6 +139,29 @@ def _plot_confusion(matrix: np.ndarray, names: list[str], split: str) -> Figure:
     return figure
 
 
+def predict_texts(
+    model: str, files: list[tuple[str, Callable[[], str]]], settings: Settings
+) -> Iterator[dict[str, Any]]:
+    """The stock text-classification pipeline, truncating at the training length. `files` pairs each text's name
+    in the output with a reader of the text, so only a batch of texts is in memory at a time."""
+    network = load_pretrained(
+        AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
+    )
+    classify = pipeline(
+        "text-classification",
+        model=network,
+        tokenizer=AutoTokenizer.from_pretrained(model),
+        device=settings.device,
+    )
+    for batch in batches(files, settings.batch_size, "text"):
+        texts = [read() for _, read in batch]
+        results = classify(
+            texts, batch_size=settings.batch_size, truncation=True, max_length=settings.max_seq_length
+        )
+        for (name, _), result in zip(batch, results, strict=True):
+            yield {"file": name, "label": result["label"], "score": round(float(result["score"]), 6)}
+
+
 USAGE = """```python
 from transformers import pipeline
 
@@ -158,6 +186,9 @@ TASK = Task(
     card_metrics=(("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
     usage=USAGE,
     architecture_suffix="ForSequenceClassification",
+    predict_input="a .txt file or a folder of them",
+    predict_format="texts",
+    predict=predict_texts,
     keras_head="sequence",
     report_nouns=("text", "texts per label", "text"),
 )

@@ -10,24 +10,29 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import torch
 from datasets import Dataset, DatasetDict
 from matplotlib.figure import Figure
 from transformers import (
     AutoModelForQuestionAnswering,
+    AutoTokenizer,
     BatchEncoding,
     DataCollatorWithPadding,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from .analysis import Written, save_figure, split_words
 from .models import load_pretrained
 from .outputs import write_json
+from .predicting import Settings, batches
 from .squad_metric import compute_exact, compute_f1, evaluate_examples, normalize_answer
 from .tasks import Scored, Task
 
@@ -540,6 +545,92 @@ def _plot_qa(breakdown: dict[str, dict[str, dict[str, float]]], split: str) -> F
     return figure
 
 
+def predict_answers(
+    model: str, questions: list[dict[str, Any]], settings: Settings
+) -> Iterator[dict[str, Any]]:
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    _check_context_room(tokenizer, questions, settings)
+    network = load_pretrained(AutoModelForQuestionAnswering, model, use_safetensors=settings.use_safetensors)
+    network = network.to(settings.device).eval()
+    for batch in batches(questions, settings.batch_size, "question"):
+        yield from _answer(network, tokenizer, batch, settings)
+
+
+def _check_context_room(
+    tokenizer: PreTrainedTokenizerBase, questions: list[dict[str, Any]], settings: Settings
+) -> None:
+    """Every window must hold more context tokens than `doc_stride`: otherwise the tokenizer panics with an
+    exception that is not an `Exception`, and a too long question would never get a window at all."""
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    encoded = tokenizer([q["question"].lstrip() for q in questions], add_special_tokens=False)["input_ids"]
+    for question, ids in zip(questions, encoded, strict=True):
+        room = settings.max_seq_length - specials - len(ids)
+        if room <= settings.doc_stride:
+            raise ValueError(
+                f"question {question['id']}: with its {len(ids)} tokens, --max_seq_length "
+                f"{settings.max_seq_length} leaves {room} tokens of context per window, which must be more "
+                f"than --doc_stride {settings.doc_stride}"
+            )
+
+
+def _answer(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: list[dict[str, Any]],
+    settings: Settings,
+) -> Iterator[dict[str, Any]]:
+    """Answer a batch of questions: their windows through the model, then evaluation's span search."""
+    examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
+    features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
+    start_logits, end_logits = _span_logits(network, tokenizer, features, settings)
+    spans = choose_spans(
+        Dataset.from_dict({"id": examples["id"]}),
+        Dataset.from_dict(
+            {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
+        ),
+        start_logits,
+        end_logits,
+        settings.n_best_size,
+        settings.max_answer_length,
+    )
+    answered = spans.has_span & ~(spans.null_odds > settings.null_score_diff_threshold)
+    for i, question in enumerate(batch):
+        start, end = (int(spans.start_chars[i]), int(spans.end_chars[i])) if answered[i] else (None, None)
+        yield {
+            "id": question["id"],
+            "answer": question["context"][start:end] if answered[i] else "",
+            "start": start,
+            "end": end,
+            "null_odds": float(np.round(spans.null_odds[i], 6)),
+        }
+
+
+def _span_logits(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    features: dict[str, list],
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits of every window, at most `batch_size` windows per forward pass: one long context
+    has hundreds of windows, and a pass over all of them at once held gigabytes of attention scores.
+
+    Every chunk is padded to the longest window of all, so each window's inputs are exactly those of a single
+    pass and the joined logits have one width.
+    """
+    names = [name for name in tokenizer.model_input_names if name in features]
+    longest = max(len(ids) for ids in features["input_ids"])
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for first in range(0, len(features["input_ids"]), settings.batch_size):
+        chunk = {name: features[name][first : first + settings.batch_size] for name in names}
+        inputs = tokenizer.pad(chunk, padding="max_length", max_length=longest, return_tensors="pt")
+        with torch.no_grad():
+            outputs = network(**inputs.to(settings.device))
+        starts.append(outputs.start_logits.double().cpu().numpy())
+        ends.append(outputs.end_logits.double().cpu().numpy())
+    return np.concatenate(starts), np.concatenate(ends)
+
+
 USAGE = """transformers 5 removed its question-answering pipeline; the project that trained this model registers an
 extractive one, with the same context windows and answer selection as the evaluation above:
 
@@ -588,6 +679,9 @@ TASK = Task(
     usage=USAGE,
     card_note="SQuAD 2.0 figures are percents (official evaluation script).",
     architecture_suffix="ForQuestionAnswering",
+    predict_input='SQuAD JSON: an object with a "data" list of articles, in a .json file or a folder of them',
+    predict_format="squad",
+    predict=predict_answers,
     keras_head="span",
     report_nouns=("question", "questions", "context"),
     cuts_windows=True,

@@ -59,8 +59,8 @@ class Task:
     `card_settings` are the task's own flags worth a row in the card; `usage` is the card's snippet, formatted
     with `model` and `threshold`; `card_note` ends the card's evaluation note.
     `architecture_suffix` ends the class names in a saved `config.json` that mean this task (predict reads it);
-    `predict_input` says what predict reads for the task; `predict(model, examples, settings)` yields a JSON row
-    per example already read from the input.
+    `predict_input` says what predict reads for the task, `predict_format` which reader of the predict command
+    reads it; `predict(model, examples, settings)` yields a JSON row per example already read from the input.
     `keras_head` names the Keras head (`processing.keras_models.HEADS`): "sequence", "token" or "span".
     `report_nouns` say what the data report counts: (example, what the counts count, what a length measures).
     `cuts_windows` is True when evaluation cuts examples into `doc_stride` windows (the report counts them).
@@ -86,6 +86,7 @@ class Task:
     card_note: str = ""
     architecture_suffix: str = ""
     predict_input: str = ""
+    predict_format: str = ""
     predict: Callable[..., Iterator[dict[str, Any]]] | None = None
     keras_head: str = ""
     report_nouns: tuple[str, str, str] = ("example", "examples", "example")

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from seqeval.metrics import classification_report
 from transformers import (
     AutoModelForTokenClassification,
+    AutoTokenizer,
     DataCollatorForTokenClassification,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from .analysis import Written, save_figure, split_words
+from .models import load_pretrained
 from .outputs import atomic_path, write_json, write_text
+from .predicting import Settings, batches
 from .tasks import Scored, Task, load_labelled_model
 
 TOP_CONFUSIONS = 10
@@ -231,6 +237,124 @@ def confusions_markdown(confusions: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def word_windows(sub_tokens: list[int], budget: int) -> list[range]:
+    """Word ranges whose sub-tokens fit in `budget`, each starting halfway through the one before.
+
+    Every word gets its tag from the window where it is most central (farthest from both ends, the earlier window
+    on a tie; see `assign_windows`), so a word is tagged with context on both sides wherever the document allows.
+    A window that would end where the one before ends adds nothing and is skipped. A single word longer than the
+    budget gets a window of its own (truncated: its first sub-token still counts).
+    """
+    windows: list[range] = []
+    start = 0
+    while True:
+        end = _fitting_end(sub_tokens, start, budget)
+        if not windows or end > windows[-1].stop:
+            windows.append(range(start, end))
+        if end >= len(sub_tokens):
+            return windows
+        start = max(start + 1, (start + end) // 2)
+
+
+def _fitting_end(sub_tokens: list[int], start: int, budget: int) -> int:
+    """The end of the longest run of words from `start` within `budget` (at least one word)."""
+    end, used = start + 1, sub_tokens[start]
+    while end < len(sub_tokens) and used + sub_tokens[end] <= budget:
+        used += sub_tokens[end]
+        end += 1
+    return end
+
+
+def assign_windows(windows: list[range], num_words: int) -> list[int]:
+    """For each word, the index of the window where it is most central."""
+    best = [-1] * num_words
+    centrality = [-1] * num_words
+    for index, window in enumerate(windows):
+        for word in window:
+            here = min(word - window.start, window.stop - 1 - word)
+            if here > centrality[word]:
+                best[word], centrality[word] = index, here
+    return best
+
+
+def entity_spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
+    """Entities as word spans (end exclusive): a span continues while the tag is not a B- tag and keeps its type,
+    so I-X after O or after another type starts an entity (conlleval's rule) and IO-style tags work too."""
+    spans: list[dict[str, Any]] = []
+    for index, tag in enumerate(tags):
+        kind = tag[2:] if tag[:2] in ("B-", "I-") else tag
+        if kind == "O":
+            continue
+        previous = spans[-1] if spans else None
+        if previous and previous["end"] == index and previous["type"] == kind and not tag.startswith("B-"):
+            previous["end"] = index + 1
+        else:
+            spans.append({"type": kind, "start": index, "end": index + 1})
+    for span in spans:
+        span["text"] = " ".join(words[span["start"] : span["end"]])
+    return spans
+
+
+def predict_words(
+    model: str, documents: list[tuple[str, int, list[str]]], settings: Settings
+) -> Iterator[dict[str, Any]]:
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    network = load_pretrained(
+        AutoModelForTokenClassification, model, use_safetensors=settings.use_safetensors
+    )
+    network = network.to(settings.device).eval()
+    budget = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    windows = [word_windows(_sub_token_counts(tokenizer, words), budget) for _, _, words in documents]
+    jobs = [(doc, window) for doc, doc_windows in enumerate(windows) for window in doc_windows]
+    window_labels: list[list[list[int]]] = [[] for _ in documents]  # per document, per window, per word
+    for batch in batches(jobs, settings.batch_size, "window"):
+        words = [[documents[doc][2][w] for w in window] for doc, window in batch]
+        for (doc, _), labels in zip(batch, _tag_windows(network, tokenizer, words, settings), strict=True):
+            window_labels[doc].append(labels)
+    names = network.config.id2label
+    for doc, (file, index, words) in enumerate(documents):
+        chosen = assign_windows(windows[doc], len(words))
+        tags = [names[window_labels[doc][w][word - windows[doc][w].start]] for word, w in enumerate(chosen)]
+        yield {
+            "file": file,
+            "document": index,
+            "tokens": words,
+            "tags": tags,
+            "entities": entity_spans(words, tags),
+        }
+
+
+def _sub_token_counts(tokenizer: PreTrainedTokenizerBase, words: list[str]) -> list[int]:
+    word_ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False).word_ids()
+    counts = [0] * len(words)
+    for word in word_ids:
+        counts[word] += 1
+    return counts
+
+
+def _tag_windows(
+    network: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: list[list[str]], settings: Settings
+) -> list[list[int]]:
+    """Label ids per word of each window, read from the word's first sub-token, as evaluation reads them."""
+    encoding = tokenizer(
+        windows,
+        is_split_into_words=True,
+        truncation=True,
+        max_length=settings.max_seq_length,
+        padding=True,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        logits = network(**encoding.to(settings.device)).logits
+    token_labels = logits.argmax(dim=-1).cpu().numpy()
+    return [
+        word_predictions(
+            [-1 if w is None else w for w in encoding.word_ids(row)], token_labels[row], len(words)
+        )
+        for row, words in enumerate(windows)
+    ]
+
+
 USAGE = """```python
 from transformers import pipeline
 
@@ -262,6 +386,11 @@ TASK = Task(
     card_settings=("label_all_tokens",),
     usage=USAGE,
     architecture_suffix="ForTokenClassification",
+    predict_input=(
+        "CoNLL text: one token per line, optionally followed by its tag, documents separated by blank lines"
+    ),
+    predict_format="conll",
+    predict=predict_words,
     keras_head="token",
     report_nouns=("document", "entities per type", "document"),
 )
