@@ -210,6 +210,7 @@ def test_repairs_are_counted_while_reading_and_come_back_with_the_cache(tmp_path
     first, repairs = loaders.load_with_repairs("imdb", data_dir=root, cache_dir=cache_dir)
     generated = len(count_generations)
     again, repairs_again = loaders.load_with_repairs("imdb", data_dir=root, cache_dir=cache_dir)
+    assert again["train"].cache_files == first["train"].cache_files
 
     assert len(count_generations) == generated  # the second load read no file
     assert "Great.\nReally." in first["train"]["text"]
