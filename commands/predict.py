@@ -36,42 +36,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from datasets import Dataset
 from huggingface_hub.utils import HFValidationError, validate_repo_id
-from tqdm.auto import tqdm
-from transformers import (
-    AutoConfig,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    pipeline,
-)
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.hf_argparser import string_to_bool
 
 from loaders import DataFormatError
 from loaders.files import read_text
 from loaders.squad import read_squad
 from processing import question_answering
-from processing.models import load_pretrained, resolve_model
+from processing.models import resolve_model
 from processing.outputs import atomic_path
-from processing.question_answering import answer_windows, prepare_eval_features
-from processing.token_classification import split_tag, word_predictions
+from processing.predicting import Settings
+from processing.registry import TASKS
+from processing.tasks import Task
 
-TASKS = {
-    "ForSequenceClassification": "text-classification",
-    "ForTokenClassification": "token-classification",
-    "ForQuestionAnswering": "question-answering",
-}
 SETTING_DEFAULTS = {
     "doc_stride": question_answering.DOC_STRIDE,
     "n_best_size": question_answering.N_BEST_SIZE,
@@ -82,35 +66,18 @@ SETTING_DEFAULTS = {
 MODEL_SETTINGS = ("null_score_diff_threshold",)
 """Settings a run tunes and saves in the model's `config.json` (see `Task.calibrate`): they win over
 `training_args.json`, which holds the flags as given."""
-EXPECTED_INPUT = {
-    "text-classification": "a .txt file or a folder of them",
-    "token-classification": (
-        "CoNLL text: one token per line, optionally followed by its tag, documents separated by blank lines"
-    ),
-    "question-answering": 'SQuAD JSON: an object with a "data" list of articles, in a .json file or a folder of them',
-}
-"""What each task reads, said in every error about the input's format."""
 USER_ERRORS = (DataFormatError, OSError, ValueError)
 """Bad input, a missing model or file, an unwritable `--out`: one line for the user, no traceback."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    max_seq_length: int
-    doc_stride: int
-    n_best_size: int
-    max_answer_length: int
-    null_score_diff_threshold: float
-    batch_size: int
-    device: str
-    use_safetensors: bool = True
-
-
-def task_of(model: str) -> str:
+def task_of(model: str) -> Task:
     """The task a saved model was trained for, from the head class named in its config."""
     architectures = AutoConfig.from_pretrained(model).architectures or []
-    for suffix, task in TASKS.items():
-        if any(name.endswith(suffix) for name in architectures):
+    tasks = {choice.task.name: choice.task for choice in TASKS.values()}
+    for task in tasks.values():
+        if task.predict is not None and any(
+            name.endswith(task.architecture_suffix) for name in architectures
+        ):
             return task
     raise ValueError(f"{model}: config.json names no architecture this tool predicts with ({architectures})")
 
@@ -223,158 +190,16 @@ def _is_json(file: Path, text: str) -> bool:
         return True
 
 
-def _batches(items: list, size: int, unit: str) -> Iterator[list]:
-    with tqdm(total=len(items), desc="Predicting", unit=unit) as progress:
-        for start in range(0, len(items), size):
-            yield items[start : start + size]
-            progress.update(min(size, len(items) - start))
-
-
-def read_text_names(root: Path) -> list[tuple[str, Path]]:
-    """(name in the output, path) of every text; the texts themselves are read batch by batch."""
+def read_text_names(root: Path) -> list[tuple[str, Callable[[], str]]]:
+    """(name in the output, reader) of every text; the texts themselves are read batch by batch."""
     if root.is_file() and root.suffix != ".txt":
         raise DataFormatError(root, "is not a .txt file")
     files = text_files(root)
     if not files:
         raise DataFormatError(root, "holds no .txt files")
-    return [(path.name if path == root else path.relative_to(root).as_posix(), path) for path in files]
-
-
-def predict_texts(model: str, files: list[tuple[str, Path]], settings: Settings) -> Iterator[dict[str, Any]]:
-    """The stock text-classification pipeline, truncating at the training length."""
-    network = load_pretrained(
-        AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
-    )
-    classify = pipeline(
-        "text-classification",
-        model=network,
-        tokenizer=AutoTokenizer.from_pretrained(model),
-        device=settings.device,
-    )
-    for batch in _batches(files, settings.batch_size, "text"):
-        texts = [read_text(path) for _, path in batch]
-        results = classify(
-            texts, batch_size=settings.batch_size, truncation=True, max_length=settings.max_seq_length
-        )
-        for (name, _), result in zip(batch, results, strict=True):
-            yield {"file": name, "label": result["label"], "score": round(float(result["score"]), 6)}
-
-
-def word_windows(sub_tokens: list[int], budget: int) -> list[range]:
-    """Word ranges whose sub-tokens fit in `budget`, each starting halfway through the one before.
-
-    Every word gets its tag from the window where it is most central (farthest from both ends, the earlier window
-    on a tie; see `assign_windows`), so a word is tagged with context on both sides wherever the document allows.
-    A window that would end where the one before ends adds nothing and is skipped. A single word longer than the
-    budget gets a window of its own (truncated: its first sub-token still counts).
-    """
-    windows: list[range] = []
-    start = 0
-    while True:
-        end = _fitting_end(sub_tokens, start, budget)
-        if not windows or end > windows[-1].stop:
-            windows.append(range(start, end))
-        if end >= len(sub_tokens):
-            return windows
-        start = max(start + 1, (start + end) // 2)
-
-
-def _fitting_end(sub_tokens: list[int], start: int, budget: int) -> int:
-    """The end of the longest run of words from `start` within `budget` (at least one word)."""
-    end, used = start + 1, sub_tokens[start]
-    while end < len(sub_tokens) and used + sub_tokens[end] <= budget:
-        used += sub_tokens[end]
-        end += 1
-    return end
-
-
-def assign_windows(windows: list[range], num_words: int) -> list[int]:
-    """For each word, the index of the window where it is most central."""
-    best = [-1] * num_words
-    centrality = [-1] * num_words
-    for index, window in enumerate(windows):
-        for word in window:
-            here = min(word - window.start, window.stop - 1 - word)
-            if here > centrality[word]:
-                best[word], centrality[word] = index, here
-    return best
-
-
-def entity_spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
-    """Entities as word spans (end exclusive): a span continues while the tag is not a B- tag and keeps its type,
-    so I-X after O or after another type starts an entity (conlleval's rule) and IO-style tags work too."""
-    spans: list[dict[str, Any]] = []
-    for index, tag in enumerate(tags):
-        prefix, kind = split_tag(tag)
-        if kind == "O":
-            continue
-        previous = spans[-1] if spans else None
-        if previous and previous["end"] == index and previous["type"] == kind and prefix != "B":
-            previous["end"] = index + 1
-        else:
-            spans.append({"type": kind, "start": index, "end": index + 1})
-    for span in spans:
-        span["text"] = " ".join(words[span["start"] : span["end"]])
-    return spans
-
-
-def predict_words(
-    model: str, documents: list[tuple[str, int, list[str]]], settings: Settings
-) -> Iterator[dict[str, Any]]:
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    network = load_pretrained(
-        AutoModelForTokenClassification, model, use_safetensors=settings.use_safetensors
-    )
-    network = network.to(settings.device).eval()
-    budget = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
-    windows = [word_windows(_sub_token_counts(tokenizer, words), budget) for _, _, words in documents]
-    jobs = [(doc, window) for doc, doc_windows in enumerate(windows) for window in doc_windows]
-    window_labels: list[list[list[int]]] = [[] for _ in documents]  # per document, per window, per word
-    for batch in _batches(jobs, settings.batch_size, "window"):
-        words = [[documents[doc][2][w] for w in window] for doc, window in batch]
-        for (doc, _), labels in zip(batch, _tag_windows(network, tokenizer, words, settings), strict=True):
-            window_labels[doc].append(labels)
-    names = network.config.id2label
-    for doc, (file, index, words) in enumerate(documents):
-        chosen = assign_windows(windows[doc], len(words))
-        tags = [names[window_labels[doc][w][word - windows[doc][w].start]] for word, w in enumerate(chosen)]
-        yield {
-            "file": file,
-            "document": index,
-            "tokens": words,
-            "tags": tags,
-            "entities": entity_spans(words, tags),
-        }
-
-
-def _sub_token_counts(tokenizer: PreTrainedTokenizerBase, words: list[str]) -> list[int]:
-    word_ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False).word_ids()
-    counts = [0] * len(words)
-    for word in word_ids:
-        counts[word] += 1
-    return counts
-
-
-def _tag_windows(
-    network: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: list[list[str]], settings: Settings
-) -> list[list[int]]:
-    """Label ids per word of each window, read from the word's first sub-token, as evaluation reads them."""
-    encoding = tokenizer(
-        windows,
-        is_split_into_words=True,
-        truncation=True,
-        max_length=settings.max_seq_length,
-        padding=True,
-        return_tensors="pt",
-    )
-    with torch.no_grad():
-        logits = network(**encoding.to(settings.device)).logits
-    token_labels = logits.argmax(dim=-1).cpu().numpy()
     return [
-        word_predictions(
-            [-1 if w is None else w for w in encoding.word_ids(row)], token_labels[row], len(words)
-        )
-        for row, words in enumerate(windows)
+        (path.name if path == root else path.relative_to(root).as_posix(), partial(read_text, path))
+        for path in files
     ]
 
 
@@ -394,99 +219,6 @@ def _squad_questions(file: Path, seen_ids: dict[str, str]) -> list[dict[str, Any
     return [example for example, _ in read_squad(file, seen_ids=seen_ids, labelled=False)]
 
 
-def predict_answers(
-    model: str, questions: list[dict[str, Any]], settings: Settings
-) -> Iterator[dict[str, Any]]:
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    _check_context_room(tokenizer, questions, settings)
-    network = load_pretrained(AutoModelForQuestionAnswering, model, use_safetensors=settings.use_safetensors)
-    network = network.to(settings.device).eval()
-    for batch in _batches(questions, settings.batch_size, "question"):
-        yield from _answer(network, tokenizer, batch, settings)
-
-
-def _check_context_room(
-    tokenizer: PreTrainedTokenizerBase, questions: list[dict[str, Any]], settings: Settings
-) -> None:
-    """Every window must hold more context tokens than `doc_stride`: otherwise the tokenizer panics with an
-    exception that is not an `Exception`, and a too long question would never get a window at all."""
-    specials = tokenizer.num_special_tokens_to_add(pair=True)
-    encoded = tokenizer([q["question"].lstrip() for q in questions], add_special_tokens=False)["input_ids"]
-    for question, ids in zip(questions, encoded, strict=True):
-        room = settings.max_seq_length - specials - len(ids)
-        if room <= settings.doc_stride:
-            raise ValueError(
-                f"question {question['id']}: with its {len(ids)} tokens, --max_seq_length "
-                f"{settings.max_seq_length} leaves {room} tokens of context per window, which must be more "
-                f"than --doc_stride {settings.doc_stride}"
-            )
-
-
-def _answer(
-    network: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    batch: list[dict[str, Any]],
-    settings: Settings,
-) -> Iterator[dict[str, Any]]:
-    """Answer a batch of questions: their windows through the model, then evaluation's span search."""
-    examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
-    features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
-    start_logits, end_logits = _span_logits(network, tokenizer, features, settings)
-    answers = answer_windows(
-        Dataset.from_dict(examples),
-        Dataset.from_dict(
-            {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
-        ),
-        start_logits,
-        end_logits,
-        n_best_size=settings.n_best_size,
-        max_answer_length=settings.max_answer_length,
-        null_score_diff_threshold=settings.null_score_diff_threshold,
-    )
-    for i, question in enumerate(batch):
-        answered = bool(answers.answered[i])
-        yield {
-            "id": question["id"],
-            "answer": answers.best_texts[i] if answered else "",
-            "start": int(answers.start_chars[i]) if answered else None,
-            "end": int(answers.end_chars[i]) if answered else None,
-            "null_odds": float(np.round(answers.null_odds[i], 6)),
-        }
-
-
-def _span_logits(
-    network: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    features: dict[str, list],
-    settings: Settings,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end logits of every window, at most `batch_size` windows per forward pass: one long context
-    has hundreds of windows, and a pass over all of them at once held gigabytes of attention scores.
-
-    Every chunk is padded to the longest window of all, so each window's inputs are exactly those of a single
-    pass and the joined logits have one width.
-    """
-    names = [name for name in tokenizer.model_input_names if name in features]
-    longest = max(len(ids) for ids in features["input_ids"])
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    for first in range(0, len(features["input_ids"]), settings.batch_size):
-        chunk = {name: features[name][first : first + settings.batch_size] for name in names}
-        inputs = tokenizer.pad(chunk, padding="max_length", max_length=longest, return_tensors="pt")
-        with torch.no_grad():
-            outputs = network(**inputs.to(settings.device))
-        starts.append(outputs.start_logits.double().cpu().numpy())
-        ends.append(outputs.end_logits.double().cpu().numpy())
-    return np.concatenate(starts), np.concatenate(ends)
-
-
-PREDICTORS = {
-    "text-classification": predict_texts,
-    "token-classification": predict_words,
-    "question-answering": predict_answers,
-}
-
-
 def predict(
     model: str, input_path: str | Path, settings_overrides: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
@@ -502,7 +234,7 @@ def predict(
     task = task_of(model)
     inputs = read_input(task, path)
     settings = read_settings(model, AutoTokenizer.from_pretrained(model), settings_overrides)
-    return PREDICTORS[task](model, inputs, settings)
+    return task.predict(model, inputs, settings)
 
 
 def _check_model(model: str) -> None:
@@ -515,21 +247,18 @@ def _check_model(model: str) -> None:
         raise ValueError(f"--model {model}: no such folder (expected a train.py output directory)") from None
 
 
-def read_input(task: str, path: Path) -> Any:
+def read_input(task: Task, path: Path) -> Any:
     """The task's examples under `path`; a format error also says what the task reads, since the likeliest cause
     is an input meant for another model."""
     try:
-        return INPUT_READERS[task](path)
+        return INPUT_READERS[task.predict_format](path)
     except DataFormatError as err:
-        problem = f"{err.problem}; a {task} model takes {EXPECTED_INPUT[task]}"
+        problem = f"{err.problem}; a {task.name} model takes {task.predict_input}"
         raise DataFormatError(err.path, problem, err.where) from None
 
 
-INPUT_READERS = {
-    "text-classification": read_text_names,
-    "token-classification": read_documents,
-    "question-answering": read_questions,
-}
+INPUT_READERS = {"texts": read_text_names, "conll": read_documents, "squad": read_questions}
+"""The readers of the input formats, named by `Task.predict_format`."""
 
 
 def check_out(out: Path, input_path: Path) -> None:

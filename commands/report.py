@@ -23,11 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from loaders import LOADERS, DataFormatError, load_dataset
-from loaders.conll import read_conll
-from loaders.files import has_bom
-from loaders.squad import read_squad
-from loaders.text_folders import nested_files
+from loaders import LOADERS, DataFormatError, load_with_repairs
+from loaders.repairs import REPAIRS
 from processing.models import DEFAULT_MODEL, resolve_model
 from processing.question_answering import DOC_STRIDE, prepare_eval_features
 from processing.registry import TASKS
@@ -49,28 +46,12 @@ class Nouns:
     length_unit: str
 
 
-NOUNS = {
-    "imdb": Nouns("text", "texts per label", "text"),
-    "wnut17": Nouns("document", "entities per type", "document"),
-    "conll": Nouns("document", "entities per type", "document"),
-    "squad_v2": Nouns("question", "questions", "context"),
-}
-LOADER_FIXES = {
-    "bom_files": "UTF-8 BOMs dropped",
-    "crlf_files": "files with CRLF newlines read as LF",
-    "skipped_files": "files in label folders skipped (hidden, or another extension)",
-    "nested_files": "files in subfolders of label folders, not read",
-    "whitespace_separators": "whitespace-only document separators read as blank lines",
-    "repaired_answer_starts": "answer_start offsets 1-2 characters off, repaired",
-}
-
-
 @dataclass
 class SplitStats:
     """One split's numbers. `lengths` are tokens per text, per document, or per distinct SQuAD context (alone,
     with the special tokens); `windows` maps a window count to how many questions `prepare_eval_features` cuts
     into that many windows (SQuAD only); `loader` counts what the loader repaired or skipped, keyed as in
-    `LOADER_FIXES`."""
+    `loaders.repairs.REPAIRS`."""
 
     split: str
     examples: int
@@ -107,11 +88,11 @@ def compute_report(
 
     `max_seq_length` defaults to the task's training default (256 for texts, 128 for CoNLL, 384 for SQuAD).
     """
-    max_seq_length = max_seq_length or _task_for(name).default_max_seq_length
-    dataset = load_dataset(name, data_dir=data_dir, cache_dir=cache_dir)
+    task = _task_for(name)
+    max_seq_length = max_seq_length or task.default_max_seq_length
+    dataset, fixes = load_with_repairs(name, data_dir=data_dir, cache_dir=cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
-    fixes = loader_fixes(name, data_dir, cache_dir)
-    stride = doc_stride if name == "squad_v2" else None  # only question answering cuts windows
+    stride = doc_stride if task.cuts_windows else None
     splits = [
         _split_stats(split, rows, tokenizer, max_seq_length, stride, fixes.get(split, {}))
         for split, rows in dataset.items()
@@ -122,7 +103,7 @@ def compute_report(
         model=model,
         max_seq_length=max_seq_length,
         doc_stride=stride,
-        nouns=NOUNS[name],
+        nouns=Nouns(*task.report_nouns),
         splits=splits,
     )
 
@@ -215,61 +196,9 @@ def _quantiles(lengths: list[int]) -> dict[str, int]:
     }
 
 
-def split_files(name: str, data_dir: str | Path, cache_dir: str | None = None) -> dict[str, list[str]]:
-    """The files the loader reads for each split, found by the loader's own builder (archives are extracted to
-    the same `datasets` cache `load_dataset` uses), so the fixes are counted on exactly the files it read."""
-    builder_class, config_name = LOADERS[name]
-    builder = builder_class(
-        config_name=config_name, data_dir=str(Path(data_dir).resolve()), cache_dir=cache_dir
-    )
-    download_config = datasets.DownloadConfig(cache_dir=builder._cache_downloaded_dir)
-    manager = datasets.DownloadManager(
-        dataset_name=builder.dataset_name, data_dir=builder.config.data_dir, download_config=download_config
-    )
-    files: dict[str, list[str]] = {}
-    for generator in builder._split_generators(manager):
-        kwargs = generator.gen_kwargs
-        # Text folders pass (path, label) pairs; CoNLL and SQuAD pass paths.
-        files[str(generator.name)] = [f[0] for f in kwargs["files"]] if "files" in kwargs else kwargs["paths"]
-    return files
-
-
 def loader_fixes(name: str, data_dir: str | Path, cache_dir: str | None = None) -> dict[str, dict[str, int]]:
-    """Per split, what the loader repaired or skipped, recounted with its own reading functions (it only logs
-    these): BOMs and Windows newlines for every format, plus the format's own quirks."""
-    builder_class, config_name = LOADERS[name]
-    config = builder_class.builder_configs[config_name]
-    fixes = {}
-    for split, paths in split_files(name, data_dir, cache_dir).items():
-        raw = [Path(path).read_bytes() for path in paths]
-        counts = {
-            "bom_files": sum(has_bom(path) for path in paths),
-            "crlf_files": sum(b"\r" in data for data in raw),
-        }
-        if name == "imdb":
-            counts["skipped_files"] = _skipped_files(paths)
-            counts["nested_files"] = sum(
-                len(nested_files(folder)) for folder in {Path(p).parent for p in paths}
-            )
-        elif name in ("wnut17", "conll"):
-            counts["whitespace_separators"] = sum(
-                doc.after_whitespace_line for path in paths for doc in read_conll(path, config.delimiter)
-            )
-        else:
-            seen_ids: dict[str, str] = {}
-            counts["repaired_answer_starts"] = sum(
-                repaired
-                for path in paths
-                for _, repaired in read_squad(path, config.max_offset_repair, seen_ids)
-            )
-        fixes[split] = counts
-    return fixes
-
-
-def _skipped_files(paths: list[str]) -> int:
-    """Files in the label folders that the loader did not read (macOS `._*` twins, notes, other extensions)."""
-    read = Counter(Path(path).parent for path in paths)
-    return sum(sum(p.is_file() for p in folder.iterdir()) - n for folder, n in read.items())
+    """Per split, what the loader repaired or skipped, as it counted them while reading the files."""
+    return load_with_repairs(name, data_dir=data_dir, cache_dir=cache_dir)[1]
 
 
 def summary_lines(report: DataReport) -> list[str]:
@@ -314,7 +243,7 @@ def _windows_text(windows: dict[int, int]) -> str:
 
 
 def _fixes_text(fixes: dict[str, int]) -> str:
-    done = [f"{LOADER_FIXES[key]}: {n}" for key, n in fixes.items() if n]
+    done = [f"{REPAIRS[key]}: {n}" for key, n in fixes.items() if n]
     return "loader: " + ("; ".join(done) if done else "nothing repaired or skipped")
 
 

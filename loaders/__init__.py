@@ -12,13 +12,14 @@ from pathlib import Path
 
 import datasets
 
+from . import repairs
 from .archives import content_key
 from .conll import Conll
 from .errors import DataFormatError
 from .squad import Squad
 from .text_folders import TextFolders
 
-__all__ = ["LOADERS", "DataFormatError", "load_dataset", "with_validation_split"]
+__all__ = ["LOADERS", "DataFormatError", "load_dataset", "load_with_repairs", "with_validation_split"]
 
 LOADERS: dict[str, tuple[type[datasets.DatasetBuilder], str]] = {
     "imdb": (TextFolders, "imdb"),
@@ -42,6 +43,29 @@ def load_dataset(
 
     Extra keyword arguments are fields of the format's `BuilderConfig` (`label_names=[...]`, ...).
     """
+    builder = _prepared(name, data_dir, data_files, cache_dir, num_proc, download_mode, config_kwargs)
+    return builder.as_dataset(split=split)
+
+
+def load_with_repairs(
+    name: str, data_dir: str | Path | None = None, cache_dir: str | None = None, **config_kwargs
+) -> tuple[datasets.DatasetDict, dict[str, dict[str, int]]]:
+    """`load_dataset`, and per split what the loader repaired or skipped while preparing it (keys and meanings in
+    `repairs.REPAIRS`), as counted when the files were read, also for a data set reused from the cache."""
+    builder = _prepared(name, data_dir, None, cache_dir, None, None, config_kwargs)
+    return builder.as_dataset(), repairs.read(builder.cache_dir)
+
+
+def _prepared(
+    name: str,
+    data_dir: str | Path | None,
+    data_files,
+    cache_dir: str | None,
+    num_proc: int | None,
+    download_mode: datasets.DownloadMode | str | None,
+    config_kwargs: dict,
+) -> datasets.DatasetBuilder:
+    """The format's builder with its Arrow files prepared (or found in the cache)."""
     if name not in LOADERS:
         raise ValueError(f"unknown data set format {name!r}; expected one of {sorted(LOADERS)}")
     builder_class, config_name = LOADERS[name]
@@ -81,7 +105,7 @@ def load_dataset(
         except datasets.exceptions.DatasetGenerationError as again:
             _raise_data_format_error(again)
             raise
-    return builder.as_dataset(split=split)
+    return builder
 
 
 def _raise_data_format_error(err: BaseException) -> None:

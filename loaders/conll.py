@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import datasets
 
+from . import repairs
 from .errors import DataFormatError
 from .files import order_splits, read_text, split_from_name, warn_not_taken
 
@@ -112,13 +113,17 @@ class Conll(datasets.GeneratorBasedBuilder):
             urls = {split: base + name for split, name in self.config.file_names.items()}
             files = {split: [path] for split, path in dl_manager.download(urls).items()}
         return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"paths": paths}) for split, paths in files.items()
+            datasets.SplitGenerator(name=split, gen_kwargs={"paths": paths, "split": split})
+            for split, paths in files.items()
         ]
 
-    def _generate_examples(self, paths: list[str]) -> Iterator[tuple[str, dict]]:
+    def _generate_examples(self, paths: list[str], split: str) -> Iterator[tuple[str, dict]]:
         label_names = set(self.info.features["ner_tags"].feature.names)
         doc_id = -1  # ids run on across a split's files, so they stay unique within the split
+        counts = repairs.file_counts(b"")
+        counts["whitespace_separators"] = 0
         for path in paths:
+            counts.update(repairs.file_counts(Path(path).read_bytes()))
             whitespace_separators = 0
             for doc in read_conll(path, self.config.delimiter):
                 doc_id += 1
@@ -131,10 +136,12 @@ class Conll(datasets.GeneratorBasedBuilder):
                             f"line {doc.first_line + offset}",
                         )
                 yield f"{path}:{doc_id}", {"id": str(doc_id), "tokens": doc.tokens, "ner_tags": doc.tags}
+            counts["whitespace_separators"] += whitespace_separators
             if whitespace_separators:
                 logger.info(
                     f"{path}: {whitespace_separators} document separators were lines holding only whitespace"
                 )
+        repairs.save(self, split, f"files {paths[0] if paths else ''}", counts)
 
 
 class Document(NamedTuple):

@@ -15,7 +15,11 @@ from .errors import DataFormatError
 
 def read_text(path: str | Path) -> str:
     """Decode strictly as UTF-8 (a BOM is dropped) and normalise newlines, so no byte is guessed at or lost."""
-    data = Path(path).read_bytes()
+    return decode_text(path, Path(path).read_bytes())
+
+
+def decode_text(path: str | Path, data: bytes) -> str:
+    """`read_text` of bytes already read from `path` (which names the file in errors)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

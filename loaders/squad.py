@@ -15,6 +15,7 @@ from typing import Any
 
 import datasets
 
+from . import repairs
 from .errors import DataFormatError
 from .files import order_splits, read_text, split_from_name, warn_not_taken
 
@@ -70,12 +71,16 @@ class Squad(datasets.GeneratorBasedBuilder):
         else:
             files = {split: [path] for split, path in dl_manager.download(self.config.download_urls).items()}
         return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"paths": paths}) for split, paths in files.items()
+            datasets.SplitGenerator(name=split, gen_kwargs={"paths": paths, "split": split})
+            for split, paths in files.items()
         ]
 
-    def _generate_examples(self, paths: list[str]) -> Iterator[tuple[str, dict]]:
+    def _generate_examples(self, paths: list[str], split: str) -> Iterator[tuple[str, dict]]:
         seen_ids: dict[str, str] = {}  # question ids are unique across all of a split's files
+        counts = repairs.file_counts(b"")
+        counts["repaired_answer_starts"] = 0
         for path in paths:
+            counts.update(repairs.file_counts(Path(path).read_bytes()))
             repaired = 0
             for example, repaired_here in read_squad(path, self.config.max_offset_repair, seen_ids):
                 repaired += repaired_here
@@ -85,6 +90,8 @@ class Squad(datasets.GeneratorBasedBuilder):
                     f"{path}: repaired {repaired} answer_start offsets that were off by "
                     f"1 to {self.config.max_offset_repair} characters"
                 )
+            counts["repaired_answer_starts"] += repaired
+        repairs.save(self, split, f"files {paths[0] if paths else ''}", counts)
 
 
 def read_squad(

@@ -17,15 +17,17 @@ report shows the count. An empty or blank text file is an error naming it.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
+from . import repairs
 from .archives import extract_archive
 from .errors import DataFormatError
-from .files import read_text
+from .files import decode_text
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -138,25 +140,34 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             folder = _split_folder(root, folder_names)
             if folder is None:
                 continue
-            files = self._labelled_files(folder, label_names)
-            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"files": files}))
+            files = self._labelled_files(folder, label_names, split)
+            generators.append(
+                datasets.SplitGenerator(name=split, gen_kwargs={"files": files, "split": split})
+            )
             unlabelled = folder / self.config.unlabelled_folder
             if split == datasets.Split.TRAIN and unlabelled.is_dir():
                 _log_nested_files(unlabelled)
-                files = [(str(p), -1) for p in self._texts_in(unlabelled)]
-                if not files:
+                texts = self._texts_in(unlabelled)
+                if not texts:
                     raise DataFormatError(
                         unlabelled,
                         f"is an empty folder of unlabelled texts (expected *{self.config.extension} files)",
                     )
+                repairs.save(self, UNSUPERVISED_SPLIT, "listing", _listing_counts([unlabelled], len(texts)))
+                files = [(str(p), -1) for p in texts]
                 generators.append(
-                    datasets.SplitGenerator(name=UNSUPERVISED_SPLIT, gen_kwargs={"files": files})
+                    datasets.SplitGenerator(
+                        name=UNSUPERVISED_SPLIT, gen_kwargs={"files": files, "split": UNSUPERVISED_SPLIT}
+                    )
                 )
         if not any(g.name == datasets.Split.TRAIN for g in generators):
             raise _missing_train(root)
         return generators
 
-    def _labelled_files(self, split_folder: Path, label_names: list[str]) -> list[tuple[str, int]]:
+    def _labelled_files(
+        self, split_folder: Path, label_names: list[str], split: str
+    ) -> list[tuple[str, int]]:
+        """The texts of every label folder, with their label ids; what the folders hold besides is counted."""
         files: list[tuple[str, int]] = []
         label_folders = sorted(
             d
@@ -177,6 +188,7 @@ class TextFolders(datasets.GeneratorBasedBuilder):
                     folder, f"is an empty label folder (expected *{self.config.extension} files)"
                 )
             files.extend((str(p), label_names.index(folder.name)) for p in texts)
+        repairs.save(self, split, "listing", _listing_counts(label_folders, len(files)))
         return files
 
     def _texts_in(self, folder: Path) -> list[Path]:
@@ -187,14 +199,18 @@ class TextFolders(datasets.GeneratorBasedBuilder):
             if p.is_file() and p.name.endswith(self.config.extension) and not p.name.startswith(".")
         )
 
-    def _generate_examples(self, files: list[tuple[str, int]]) -> Iterator[tuple[str, dict]]:
+    def _generate_examples(self, files: list[tuple[str, int]], split: str) -> Iterator[tuple[str, dict]]:
+        counts = repairs.file_counts(b"")
         for path, label in files:
-            text = read_text(path)
+            data = Path(path).read_bytes()
+            counts.update(repairs.file_counts(data))
+            text = decode_text(path, data)
             if not text.strip():
                 raise DataFormatError(
                     path, "holds no text (empty or only whitespace); every file is an example"
                 )
             yield path, {"text": text, "label": label}
+        repairs.save(self, split, f"files {files[0][0] if files else ''}", counts)
 
 
 def _is_label_folder(path: Path) -> bool:
@@ -219,6 +235,15 @@ def _find_root(path: Path, source: str) -> Path:
 
 def _missing_train(path: str | Path) -> DataFormatError:
     return DataFormatError(path, "has no train/ folder (expected train/<label>/*.txt, the aclImdb layout)")
+
+
+def _listing_counts(folders: list[Path], texts: int) -> Counter[str]:
+    """Files in the folders that are not texts the loader reads (hidden, another extension), and files in their
+    subfolders, which are never read."""
+    files = sum(p.is_file() for folder in folders for p in folder.iterdir())
+    return Counter(
+        skipped_files=files - texts, nested_files=sum(len(nested_files(folder)) for folder in folders)
+    )
 
 
 def nested_files(label_folder: Path) -> list[Path]:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
+from matplotlib.figure import Figure
 from transformers import (
     AutoModelForSequenceClassification,
+    AutoTokenizer,
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
+    pipeline,
 )
 
-from .outputs import atomic_path
+from .analysis import Written, save_figure, split_words
+from .models import load_pretrained
+from .outputs import atomic_path, write_json
+from .predicting import Settings, batches
 from .tasks import Scored, Task, load_labelled_model
 
 
@@ -72,22 +79,96 @@ def score(
     labels = np.asarray(raw["label"])
     names = list(label_names or [])
     metrics = classification_metrics(labels, predictions, len(names))
+    rows = [
+        {
+            "index": index,
+            "label": names[label],
+            "predicted": names[predicted],
+            "score": round(float(probabilities[index, predicted]), 6),
+        }
+        for index, (label, predicted) in enumerate(zip(labels, predictions, strict=True))
+    ]
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         path = output_dir / f"{split}_predictions.jsonl"
         with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as f:
-            for index, (label, predicted) in enumerate(zip(labels, predictions, strict=True)):
-                row = {
-                    "index": index,
-                    "label": names[label],
-                    "predicted": names[predicted],
-                    "score": round(float(probabilities[index, predicted]), 6),
-                }
+            for row in rows:
                 f.write(json.dumps(row) + "\n")
         return [path]
 
-    return Scored(metrics=metrics, write_predictions=write_predictions)
+    return Scored(metrics=metrics, predictions=rows, write_predictions=write_predictions)
 
+
+def analyse(
+    out: Path, split: str, scored: Scored, raw: datasets.Dataset | None, label_names: list[str] | None
+) -> list[Written]:
+    """The confusion matrix of the scored predictions, as a picture and a table."""
+    rows = scored.predictions
+    names = list(label_names or sorted({r["label"] for r in rows} | {r["predicted"] for r in rows}))
+    index = {name: i for i, name in enumerate(names)}
+    matrix = confusion_matrix(
+        np.array([index[r["label"]] for r in rows], dtype=np.int64),
+        np.array([index[r["predicted"]] for r in rows], dtype=np.int64),
+        len(names),
+    )
+    data = write_json(out / f"{split}_confusion_matrix.json", {"labels": names, "matrix": matrix.tolist()})
+    picture = save_figure(_plot_confusion(matrix, names, split), out / f"{split}_confusion_matrix.png")
+    caption = (
+        f"Confusion matrix on {split_words(split)} ({len(rows)} examples): rows are true labels, columns "
+        "predicted ones."
+    )
+    return [Written(picture, caption), Written(data, caption)]
+
+
+def _plot_confusion(matrix: np.ndarray, names: list[str], split: str) -> Figure:
+    size = max(4.0, 0.6 * len(names) + 2)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    ticks = np.arange(len(names))
+    axes.set_xticks(ticks, names, rotation=45, ha="right")
+    axes.set_yticks(ticks, names)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, column), count in np.ndenumerate(matrix):
+        color = "white" if count > threshold else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=color)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(f"Confusion matrix, {split_words(split)}")
+    return figure
+
+
+def predict_texts(
+    model: str, files: list[tuple[str, Callable[[], str]]], settings: Settings
+) -> Iterator[dict[str, Any]]:
+    """The stock text-classification pipeline, truncating at the training length. `files` pairs each text's name
+    in the output with a reader of the text, so only a batch of texts is in memory at a time."""
+    network = load_pretrained(
+        AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
+    )
+    classify = pipeline(
+        "text-classification",
+        model=network,
+        tokenizer=AutoTokenizer.from_pretrained(model),
+        device=settings.device,
+    )
+    for batch in batches(files, settings.batch_size, "text"):
+        texts = [read() for _, read in batch]
+        results = classify(
+            texts, batch_size=settings.batch_size, truncation=True, max_length=settings.max_seq_length
+        )
+        for (name, _), result in zip(batch, results, strict=True):
+            yield {"file": name, "label": result["label"], "score": round(float(result["score"]), 6)}
+
+
+USAGE = """```python
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{model}")
+classifier("I loved every minute of this film.")
+```"""
+"""The model card's usage snippet."""
 
 TASK = Task(
     name="text-classification",
@@ -101,4 +182,13 @@ TASK = Task(
     collator=lambda tokenizer, multiple: DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple),
     output_names=("logits",),
     score=score,
+    analyse=analyse,
+    card_metrics=(("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
+    usage=USAGE,
+    architecture_suffix="ForSequenceClassification",
+    predict_input="a .txt file or a folder of them",
+    predict_format="texts",
+    predict=predict_texts,
+    keras_head="sequence",
+    report_nouns=("text", "texts per label", "text"),
 )

@@ -130,12 +130,12 @@ class Head:
 
 
 HEADS: dict[str, Head] = {
-    "text-classification": Head(_sequence_head, {"labels": "logits"}, lambda: {"logits": _cross_entropy()}),
-    "token-classification": Head(
+    "sequence": Head(_sequence_head, {"labels": "logits"}, lambda: {"logits": _cross_entropy()}),
+    "token": Head(
         _token_head, {"labels": "logits"}, lambda: {"logits": _cross_entropy(ignore_class=IGNORE_INDEX)}
     ),
     # The mean of the start and end losses, as in BertForQuestionAnswering.
-    "question-answering": Head(
+    "span": Head(
         _span_head,
         {"start_positions": "start_logits", "end_positions": "end_logits"},
         lambda: {"start_logits": _cross_entropy(), "end_logits": _cross_entropy()},
@@ -144,15 +144,16 @@ HEADS: dict[str, Head] = {
 }
 
 
-def build_model(task_name: str, model_dir: str, label_names: list[str] | None) -> keras.Model:
-    """The backbone of `model_dir` with a new head for `task_name`, initialised like the transformers one."""
+def build_model(
+    head: str, model_dir: str, label_names: list[str] | None, name: str | None = None
+) -> keras.Model:
+    """The backbone of `model_dir` with a new head of kind `head` (`Task.keras_head`), initialised like the
+    transformers one; `name` names the Keras model (the task's name)."""
     backbone, config = load_backbone(model_dir)
     dropout = config.get("classifier_dropout") or config.get("hidden_dropout_prob", 0.1)
     initializer = keras.initializers.TruncatedNormal(stddev=config.get("initializer_range", 0.02))
-    outputs = HEADS[task_name].build(
-        backbone.input, backbone.output, len(label_names or []), dropout, initializer
-    )
-    return keras.Model(backbone.input, outputs, name=task_name.replace("-", "_"))
+    outputs = HEADS[head].build(backbone.input, backbone.output, len(label_names or []), dropout, initializer)
+    return keras.Model(backbone.input, outputs, name=(name or head).replace("-", "_"))
 
 
 class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -195,7 +196,7 @@ class DenseGradientAdamW(keras.optimizers.AdamW):
 
 def compile_for_training(
     model: keras.Model,
-    task_name: str,
+    head_kind: str,
     learning_rate: float,
     weight_decay: float,
     warmup_steps: int,
@@ -213,7 +214,7 @@ def compile_for_training(
     # Built now, not by the first step: variables created while `fit` traces its step make TensorFlow trace it a
     # second time, which doubles the start-up cost (about 10 s for a small BERT on a CPU).
     optimizer.build(model.trainable_variables)
-    head = HEADS[task_name]
+    head = HEADS[head_kind]
     model.compile(optimizer=optimizer, loss=head.losses(), loss_weights=head.loss_weights)
 
 

@@ -7,23 +7,32 @@ odds in exactly the formats the official SQuAD 2.0 evaluation script reads.
 
 from __future__ import annotations
 
+import bisect
+from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import torch
 from datasets import Dataset, DatasetDict
+from matplotlib.figure import Figure
 from transformers import (
     AutoModelForQuestionAnswering,
+    AutoTokenizer,
     BatchEncoding,
     DataCollatorWithPadding,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
+from .analysis import Written, save_figure, split_words
 from .models import load_pretrained
 from .outputs import write_json
-from .squad_metric import evaluate_examples
+from .predicting import Settings, batches
+from .squad_metric import compute_exact, compute_f1, evaluate_examples, normalize_answer
 from .tasks import Scored, Task
 
 # Bookkeeping columns of the tokenizer output that a model's forward does not accept.
@@ -33,6 +42,10 @@ DOC_STRIDE = 128
 N_BEST_SIZE = 20
 MAX_ANSWER_LENGTH = 30
 """The Hugging Face SQuAD recipe's settings: the defaults of training, evaluation, predict and the pipeline."""
+
+CONTEXT_WORD_BUCKETS = (100, 200, 400)
+"""Upper bounds (exclusive) of the analysis's context-length buckets in words; the last bucket is open. At the
+default 384 tokens, contexts past about 300 words need more than one window."""
 
 NO_SPAN_NULL_ODDS = float(np.finfo(np.float64).max)
 """Null odds reported when no window has a valid span: finite so it stays JSON-serialisable and sortable, and larger
@@ -479,7 +492,7 @@ def score(
         paths = [output_dir / f"{prefix}predictions.json", output_dir / f"{prefix}null_odds.json"]
         return [write_json(paths[0], predictions), write_json(paths[1], null_odds)]
 
-    return Scored(metrics=metrics, write_predictions=write_predictions)
+    return Scored(metrics=metrics, predictions=predictions, write_predictions=write_predictions)
 
 
 def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
@@ -512,6 +525,194 @@ def calibrate(config: Any, validation_metrics: dict[str, Any]) -> dict[str, Any]
     return {"null_score_diff_threshold": float(config.null_score_diff_threshold)}
 
 
+def analyse(
+    out: Path, split: str, scored: Scored, raw: Dataset | None, label_names: list[str] | None
+) -> list[Written]:
+    """Exact match and F1 by answerability and by context length, as a chart and a table."""
+    if raw is None:
+        raise ValueError("question-answering analysis needs the raw split (gold answers and contexts)")
+    breakdown = qa_breakdown(raw, scored.predictions)
+    data = write_json(out / f"{split}_qa_breakdown.json", breakdown)
+    chart = save_figure(_plot_qa(breakdown, split), out / f"{split}_qa_breakdown.png")
+    caption = (
+        f"Exact match and F1 on {split_words(split)} by answerability and by context length in words "
+        "(n: questions)."
+    )
+    return [Written(chart, caption), Written(data, caption)]
+
+
+def _question_scores(golds: list[str], prediction: str) -> tuple[int, float]:
+    """Exact and F1 against the best gold answer; golds that normalise to nothing count as "", as in the official
+    script, so an unanswerable question scores 1 exactly when the prediction is empty."""
+    golds = [g for g in golds if normalize_answer(g)] or [""]
+    return max(compute_exact(g, prediction) for g in golds), max(compute_f1(g, prediction) for g in golds)
+
+
+def context_buckets() -> list[str]:
+    """The bucket names, shortest contexts first: "0-99 words", ..., "400+ words"."""
+    lowers = (0, *CONTEXT_WORD_BUCKETS)
+    closed = [
+        f"{lower}-{upper - 1} words" for lower, upper in zip(lowers, CONTEXT_WORD_BUCKETS, strict=False)
+    ]
+    return [*closed, f"{lowers[-1]}+ words"]
+
+
+def _context_bucket(context: str) -> str:
+    return context_buckets()[bisect.bisect_right(CONTEXT_WORD_BUCKETS, len(context.split()))]
+
+
+def qa_breakdown(raw: Dataset, predictions: dict[str, str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Exact match and F1 (percent, as the official script reports them) and question counts per group."""
+    groups: dict[str, dict[str, list[tuple[int, float]]]] = {
+        "answerability": defaultdict(list),
+        "context_length": defaultdict(list),
+    }
+    for example in raw.select_columns(["id", "context", "answers"]):
+        golds = example["answers"]["text"]
+        scores = _question_scores(golds, predictions[example["id"]])
+        groups["answerability"]["answerable" if golds else "unanswerable"].append(scores)
+        groups["context_length"][_context_bucket(example["context"])].append(scores)
+    return {
+        "answerability": _summaries(groups["answerability"], ["answerable", "unanswerable"]),
+        "context_length": _summaries(groups["context_length"], context_buckets()),
+    }
+
+
+def _summaries(groups: dict[str, list[tuple[int, float]]], order: list[str]) -> dict[str, dict[str, float]]:
+    return {
+        name: {
+            "questions": len(groups[name]),
+            "exact": 100.0 * sum(e for e, _ in groups[name]) / len(groups[name]),
+            "f1": 100.0 * sum(f for _, f in groups[name]) / len(groups[name]),
+        }
+        for name in order
+        if groups.get(name)
+    }
+
+
+def _plot_qa(breakdown: dict[str, dict[str, dict[str, float]]], split: str) -> Figure:
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    all_axes = figure.subplots(1, 2, sharey=True)
+    for axes, (group, groups) in zip(all_axes, breakdown.items(), strict=True):
+        names = list(groups)
+        positions = np.arange(len(names))
+        for i, metric in enumerate(("exact", "f1")):
+            bars = axes.bar(
+                positions + (i - 0.5) * 0.4, [groups[n][metric] for n in names], 0.4, label=metric
+            )
+            axes.bar_label(bars, fmt="%.0f", fontsize=8)
+        axes.set_xticks(positions, [f"{n}\n(n={groups[n]['questions']})" for n in names])
+        axes.set_title(f"By {group.replace('_', ' ')}")
+    all_axes[0].set_ylim(0, 105)
+    all_axes[0].set_ylabel("percent")
+    all_axes[-1].legend()
+    figure.suptitle(f"Question answering, {split_words(split)}")
+    return figure
+
+
+def predict_answers(
+    model: str, questions: list[dict[str, Any]], settings: Settings
+) -> Iterator[dict[str, Any]]:
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    _check_context_room(tokenizer, questions, settings)
+    network = load_pretrained(AutoModelForQuestionAnswering, model, use_safetensors=settings.use_safetensors)
+    network = network.to(settings.device).eval()
+    for batch in batches(questions, settings.batch_size, "question"):
+        yield from _answer(network, tokenizer, batch, settings)
+
+
+def _check_context_room(
+    tokenizer: PreTrainedTokenizerBase, questions: list[dict[str, Any]], settings: Settings
+) -> None:
+    """Every window must hold more context tokens than `doc_stride`: otherwise the tokenizer panics with an
+    exception that is not an `Exception`, and a too long question would never get a window at all."""
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    encoded = tokenizer([q["question"].lstrip() for q in questions], add_special_tokens=False)["input_ids"]
+    for question, ids in zip(questions, encoded, strict=True):
+        room = settings.max_seq_length - specials - len(ids)
+        if room <= settings.doc_stride:
+            raise ValueError(
+                f"question {question['id']}: with its {len(ids)} tokens, --max_seq_length "
+                f"{settings.max_seq_length} leaves {room} tokens of context per window, which must be more "
+                f"than --doc_stride {settings.doc_stride}"
+            )
+
+
+def _answer(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: list[dict[str, Any]],
+    settings: Settings,
+) -> Iterator[dict[str, Any]]:
+    """Answer a batch of questions: their windows through the model, then evaluation's span search."""
+    examples = {key: [q[key] for q in batch] for key in ("id", "question", "context")}
+    features = prepare_eval_features(examples, tokenizer, settings.max_seq_length, settings.doc_stride)
+    start_logits, end_logits = _span_logits(network, tokenizer, features, settings)
+    answers = answer_windows(
+        Dataset.from_dict(examples),
+        Dataset.from_dict(
+            {"example_id": features["example_id"], "offset_mapping": features["offset_mapping"]}
+        ),
+        start_logits,
+        end_logits,
+        n_best_size=settings.n_best_size,
+        max_answer_length=settings.max_answer_length,
+        null_score_diff_threshold=settings.null_score_diff_threshold,
+    )
+    for i, question in enumerate(batch):
+        answered = bool(answers.answered[i])
+        yield {
+            "id": question["id"],
+            "answer": answers.best_texts[i] if answered else "",
+            "start": int(answers.start_chars[i]) if answered else None,
+            "end": int(answers.end_chars[i]) if answered else None,
+            "null_odds": float(np.round(answers.null_odds[i], 6)),
+        }
+
+
+def _span_logits(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    features: dict[str, list],
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits of every window, at most `batch_size` windows per forward pass: one long context
+    has hundreds of windows, and a pass over all of them at once held gigabytes of attention scores.
+
+    Every chunk is padded to the longest window of all, so each window's inputs are exactly those of a single
+    pass and the joined logits have one width.
+    """
+    names = [name for name in tokenizer.model_input_names if name in features]
+    longest = max(len(ids) for ids in features["input_ids"])
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for first in range(0, len(features["input_ids"]), settings.batch_size):
+        chunk = {name: features[name][first : first + settings.batch_size] for name in names}
+        inputs = tokenizer.pad(chunk, padding="max_length", max_length=longest, return_tensors="pt")
+        with torch.no_grad():
+            outputs = network(**inputs.to(settings.device))
+        starts.append(outputs.start_logits.double().cpu().numpy())
+        ends.append(outputs.end_logits.double().cpu().numpy())
+    return np.concatenate(starts), np.concatenate(ends)
+
+
+USAGE = """transformers 5 removed its question-answering pipeline; the project that trained this model registers an
+extractive one, with the same context windows and answer selection as the evaluation above:
+
+```python
+import processing  # rawtune's package: registers "extractive-question-answering"
+from transformers import pipeline
+
+qa = pipeline("extractive-question-answering", model="{model}")
+qa(
+    question="Where is the lake?",
+    context="The lake lies north of the old town.",
+    handle_impossible_answer=True,
+    null_score_diff_threshold={threshold},
+)
+```"""
+"""The model card's usage snippet (formatted with the model id and the tuned threshold)."""
+
 TASK = Task(
     name="question-answering",
     pipeline_tag="question-answering",
@@ -528,4 +729,25 @@ TASK = Task(
     score=score,
     calibrate=calibrate,
     check=check_window_room,
+    analyse=analyse,
+    card_metrics=(
+        ("exact", "exact_match", "Exact match (SQuAD 2.0, %)"),
+        ("f1", "f1", "F1 (SQuAD 2.0, %)"),
+    ),
+    card_settings=(
+        "doc_stride",
+        "n_best_size",
+        "max_answer_length",
+        "null_score_diff_threshold",
+        "tune_null_threshold",
+    ),
+    usage=USAGE,
+    card_note="SQuAD 2.0 figures are percents (official evaluation script).",
+    architecture_suffix="ForQuestionAnswering",
+    predict_input='SQuAD JSON: an object with a "data" list of articles, in a .json file or a folder of them',
+    predict_format="squad",
+    predict=predict_answers,
+    keras_head="span",
+    report_nouns=("question", "questions", "context"),
+    cuts_windows=True,
 )

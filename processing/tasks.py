@@ -7,7 +7,7 @@ scoring. Adding a task means adding a module that builds a `Task`, not editing t
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,15 @@ Score = Callable[[datasets.Dataset, datasets.Dataset, dict[str, np.ndarray], lis
 
 @dataclass(frozen=True)
 class Scored:
-    """Metrics for the results file, and a writer for the predictions files of one split."""
+    """One split's metrics for the results file, its predictions in memory (what the predictions files hold, in the
+    task's own shape) for the error analysis, and a writer for those files."""
 
     metrics: dict[str, Any]
+    predictions: Any
     write_predictions: Callable[[Path, str], list[Path]]
+
+
+Analyse = Callable[[Path, str, Scored, datasets.Dataset | None, list[str] | None], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,17 @@ class Task:
     keeps them, so what it answers with later is what was measured.
     `check(raw_splits, tokenizer, config)`, if given, refuses flags that do not fit the loaded data, before any of
     it is tokenized (question answering: windows too short for the longest question).
+    `analyse(output_dir, split, scored, raw_split, label_names)` writes the error analysis of one scored split
+    from `scored.predictions` and returns the `analysis.Written` files with their captions.
+    `card_metrics` are the model-index entries of the model card: (key in the results, metric type, metric name).
+    `card_settings` are the task's own flags worth a row in the card; `usage` is the card's snippet, formatted
+    with `model` and `threshold`; `card_note` ends the card's evaluation note.
+    `architecture_suffix` ends the class names in a saved `config.json` that mean this task (predict reads it);
+    `predict_input` says what predict reads for the task, `predict_format` which reader of the predict command
+    reads it; `predict(model, examples, settings)` yields a JSON row per example already read from the input.
+    `keras_head` names the Keras head (`processing.keras_models.HEADS`): "sequence", "token" or "span".
+    `report_nouns` say what the data report counts: (example, what the counts count, what a length measures).
+    `cuts_windows` is True when evaluation cuts examples into `doc_stride` windows (the report counts them).
     """
 
     name: str
@@ -64,6 +80,18 @@ class Task:
     score: Score
     calibrate: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     check: Callable[[datasets.DatasetDict, PreTrainedTokenizerBase, Any], None] | None = None
+    analyse: Analyse | None = None
+    card_metrics: tuple[tuple[str, str, str], ...] = ()
+    card_settings: tuple[str, ...] = ()
+    usage: str = ""
+    card_note: str = ""
+    architecture_suffix: str = ""
+    predict_input: str = ""
+    predict_format: str = ""
+    predict: Callable[..., Iterator[dict[str, Any]]] | None = None
+    keras_head: str = ""
+    report_nouns: tuple[str, str, str] = ("example", "examples", "example")
+    cuts_windows: bool = False
 
 
 def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels: bool) -> list[str]:

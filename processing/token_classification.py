@@ -7,22 +7,33 @@ prediction and counts as `O`, so a long document cannot inflate the score by hid
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
+import torch
+from matplotlib.figure import Figure
 from seqeval.metrics import classification_report
 from transformers import (
     AutoModelForTokenClassification,
+    AutoTokenizer,
     DataCollatorForTokenClassification,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
-from .outputs import atomic_path
+from .analysis import Written, save_figure, split_words
+from .models import load_pretrained
+from .outputs import atomic_path, write_json, write_text
+from .predicting import Settings, batches
 from .tasks import Scored, Task, load_labelled_model
 
+TOP_CONFUSIONS = 10
+EXAMPLE_WORDS = 3
 IGNORE_INDEX = -100
 """Label id that PyTorch's cross-entropy (and the Keras loss with `ignore_class`) skips."""
 
@@ -147,21 +158,217 @@ def score(
             [names[p] for p in word_predictions(word_ids, token_predictions[row], len(tokens))]
         )
     metrics = entity_metrics(true_tags, predicted_tags)
+    rows = [
+        {"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted}
+        for example_id, tokens, gold, predicted in zip(
+            raw["id"], raw["tokens"], true_tags, predicted_tags, strict=True
+        )
+    ]
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         path = output_dir / f"{split}_predictions.jsonl"
         with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as f:
-            for example_id, tokens, gold, predicted in zip(
-                raw["id"], raw["tokens"], true_tags, predicted_tags, strict=True
-            ):
-                f.write(
-                    json.dumps({"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted})
-                    + "\n"
-                )
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
         return [path]
 
-    return Scored(metrics=metrics, write_predictions=write_predictions)
+    return Scored(metrics=metrics, predictions=rows, write_predictions=write_predictions)
 
+
+def analyse(
+    out: Path, split: str, scored: Scored, raw: datasets.Dataset | None, label_names: list[str] | None
+) -> list[Written]:
+    """The per-type figures as a chart, and the words whose entity type was confused, as tables."""
+    per_type = scored.metrics["per_type"]
+    chart = save_figure(_plot_per_type(per_type, split), out / f"{split}_per_type.png")
+    confusions = entity_confusions(scored.predictions)
+    table = write_json(out / f"{split}_entity_confusions.json", confusions)
+    markdown = write_text(out / f"{split}_entity_confusions.md", confusions_markdown(confusions))
+    caption = (
+        f"Most frequent word-level confusions between entity types on {split_words(split)} (O: no entity)."
+    )
+    return [
+        Written(
+            chart,
+            f"Entity-level precision, recall and F1 per type on {split_words(split)} (n: gold entities).",
+        ),
+        Written(markdown, caption),
+        Written(table, caption),
+    ]
+
+
+def _plot_per_type(per_type: dict[str, dict[str, float]], split: str) -> Figure:
+    types = sorted(per_type)
+    figure = Figure(figsize=(max(6.0, 1.3 * len(types) + 2), 4), layout="constrained")
+    axes = figure.add_subplot()
+    positions = np.arange(len(types))
+    for i, metric in enumerate(("precision", "recall", "f1")):
+        bars = axes.bar(positions + (i - 1) * 0.27, [per_type[t][metric] for t in types], 0.27, label=metric)
+        axes.bar_label(bars, fmt="%.2f", fontsize=7)
+    axes.set_xticks(positions, [f"{t}\n(n={per_type[t]['number']})" for t in types])
+    axes.set_ylim(0, 1.05)
+    axes.set_title(f"Per entity type, {split_words(split)}")
+    axes.legend()
+    return figure
+
+
+def _entity_type(tag: str) -> str:
+    return split_tag(tag)[1]
+
+
+def entity_confusions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Words whose predicted entity type differs from the gold one, counted per (gold, predicted) pair, most
+    frequent first; B-/I- boundaries are ignored, `O` stands for "no entity". Each pair keeps a few of its words
+    (first seen) to show what was confused."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    words: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in rows:
+        for word, gold, predicted in zip(row["tokens"], row["tags"], row["predicted"], strict=True):
+            pair = (_entity_type(gold), _entity_type(predicted))
+            if pair[0] == pair[1]:
+                continue
+            pairs[pair] += 1
+            if len(words[pair]) < EXAMPLE_WORDS and word not in words[pair]:
+                words[pair].append(word)
+    return [
+        {"gold": gold, "predicted": predicted, "words": count, "examples": words[(gold, predicted)]}
+        for (gold, predicted), count in pairs.most_common(TOP_CONFUSIONS)
+    ]
+
+
+def confusions_markdown(confusions: list[dict[str, Any]]) -> str:
+    lines = ["| gold | predicted | words | examples |", "|---|---|---:|---|"]
+    for c in confusions:
+        examples = ", ".join(w.replace("|", "\\|") for w in c["examples"])
+        lines.append(f"| {c['gold']} | {c['predicted']} | {c['words']} | {examples} |")
+    return "\n".join(lines) + "\n"
+
+
+def word_windows(sub_tokens: list[int], budget: int) -> list[range]:
+    """Word ranges whose sub-tokens fit in `budget`, each starting halfway through the one before.
+
+    Every word gets its tag from the window where it is most central (farthest from both ends, the earlier window
+    on a tie; see `assign_windows`), so a word is tagged with context on both sides wherever the document allows.
+    A window that would end where the one before ends adds nothing and is skipped. A single word longer than the
+    budget gets a window of its own (truncated: its first sub-token still counts).
+    """
+    windows: list[range] = []
+    start = 0
+    while True:
+        end = _fitting_end(sub_tokens, start, budget)
+        if not windows or end > windows[-1].stop:
+            windows.append(range(start, end))
+        if end >= len(sub_tokens):
+            return windows
+        start = max(start + 1, (start + end) // 2)
+
+
+def _fitting_end(sub_tokens: list[int], start: int, budget: int) -> int:
+    """The end of the longest run of words from `start` within `budget` (at least one word)."""
+    end, used = start + 1, sub_tokens[start]
+    while end < len(sub_tokens) and used + sub_tokens[end] <= budget:
+        used += sub_tokens[end]
+        end += 1
+    return end
+
+
+def assign_windows(windows: list[range], num_words: int) -> list[int]:
+    """For each word, the index of the window where it is most central."""
+    best = [-1] * num_words
+    centrality = [-1] * num_words
+    for index, window in enumerate(windows):
+        for word in window:
+            here = min(word - window.start, window.stop - 1 - word)
+            if here > centrality[word]:
+                best[word], centrality[word] = index, here
+    return best
+
+
+def entity_spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
+    """Entities as word spans (end exclusive): a span continues while the tag is not a B- tag and keeps its type,
+    so I-X after O or after another type starts an entity (conlleval's rule) and IO-style tags work too."""
+    spans: list[dict[str, Any]] = []
+    for index, tag in enumerate(tags):
+        prefix, kind = split_tag(tag)
+        if kind == "O":
+            continue
+        previous = spans[-1] if spans else None
+        if previous and previous["end"] == index and previous["type"] == kind and prefix != "B":
+            previous["end"] = index + 1
+        else:
+            spans.append({"type": kind, "start": index, "end": index + 1})
+    for span in spans:
+        span["text"] = " ".join(words[span["start"] : span["end"]])
+    return spans
+
+
+def predict_words(
+    model: str, documents: list[tuple[str, int, list[str]]], settings: Settings
+) -> Iterator[dict[str, Any]]:
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    network = load_pretrained(
+        AutoModelForTokenClassification, model, use_safetensors=settings.use_safetensors
+    )
+    network = network.to(settings.device).eval()
+    budget = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    windows = [word_windows(_sub_token_counts(tokenizer, words), budget) for _, _, words in documents]
+    jobs = [(doc, window) for doc, doc_windows in enumerate(windows) for window in doc_windows]
+    window_labels: list[list[list[int]]] = [[] for _ in documents]  # per document, per window, per word
+    for batch in batches(jobs, settings.batch_size, "window"):
+        words = [[documents[doc][2][w] for w in window] for doc, window in batch]
+        for (doc, _), labels in zip(batch, _tag_windows(network, tokenizer, words, settings), strict=True):
+            window_labels[doc].append(labels)
+    names = network.config.id2label
+    for doc, (file, index, words) in enumerate(documents):
+        chosen = assign_windows(windows[doc], len(words))
+        tags = [names[window_labels[doc][w][word - windows[doc][w].start]] for word, w in enumerate(chosen)]
+        yield {
+            "file": file,
+            "document": index,
+            "tokens": words,
+            "tags": tags,
+            "entities": entity_spans(words, tags),
+        }
+
+
+def _sub_token_counts(tokenizer: PreTrainedTokenizerBase, words: list[str]) -> list[int]:
+    word_ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False).word_ids()
+    counts = [0] * len(words)
+    for word in word_ids:
+        counts[word] += 1
+    return counts
+
+
+def _tag_windows(
+    network: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: list[list[str]], settings: Settings
+) -> list[list[int]]:
+    """Label ids per word of each window, read from the word's first sub-token, as evaluation reads them."""
+    encoding = tokenizer(
+        windows,
+        is_split_into_words=True,
+        truncation=True,
+        max_length=settings.max_seq_length,
+        padding=True,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        logits = network(**encoding.to(settings.device)).logits
+    token_labels = logits.argmax(dim=-1).cpu().numpy()
+    return [
+        word_predictions(
+            [-1 if w is None else w for w in encoding.word_ids(row)], token_labels[row], len(words)
+        )
+        for row, words in enumerate(windows)
+    ]
+
+
+USAGE = """```python
+from transformers import pipeline
+
+tagger = pipeline("token-classification", model="{model}", aggregation_strategy="simple")
+tagger("Sam Okafor just landed in Seattle")
+```"""
+"""The model card's usage snippet."""
 
 TASK = Task(
     name="token-classification",
@@ -177,4 +384,20 @@ TASK = Task(
     ),
     output_names=("logits",),
     score=score,
+    analyse=analyse,
+    card_metrics=(
+        ("precision", "precision", "Entity precision (micro, seqeval)"),
+        ("recall", "recall", "Entity recall (micro, seqeval)"),
+        ("f1", "f1", "Entity F1 (micro, seqeval)"),
+    ),
+    card_settings=("label_all_tokens",),
+    usage=USAGE,
+    architecture_suffix="ForTokenClassification",
+    predict_input=(
+        "CoNLL text: one token per line, optionally followed by its tag, documents separated by blank lines"
+    ),
+    predict_format="conll",
+    predict=predict_words,
+    keras_head="token",
+    report_nouns=("document", "entities per type", "document"),
 )

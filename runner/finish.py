@@ -22,7 +22,7 @@ from processing import analysis
 from processing.batching import restore_order
 from processing.models import save_tokenizer
 from processing.outputs import atomic_files_into, write_json
-from processing.tasks import Task
+from processing.tasks import Scored, Task
 
 from .config import TrainingConfig
 from .hub import push_output_dir, shareable_args, write_model_card
@@ -63,6 +63,11 @@ def output_name(config: TrainingConfig, split: str) -> str:
 
 def evaluate(run: FrameworkRun, split: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score one split and, on the main process, write `<name>_results.json` and its predictions."""
+    return evaluate_scored(run, split, settings).metrics
+
+
+def evaluate_scored(run: FrameworkRun, split: str, settings: dict[str, Any] | None = None) -> Scored:
+    """`evaluate`, keeping the predictions in memory for the error analysis."""
     started = time.perf_counter()
     return score_split(run, split, run.model_outputs(split), started, settings)
 
@@ -73,8 +78,9 @@ def score_split(
     outputs: dict[str, np.ndarray],
     started: float,
     settings: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The task's scoring of model outputs (in evaluation-batch order), and the files on the main process.
+) -> Scored:
+    """The task's scoring of model outputs (in evaluation-batch order), and the files on the main process; the
+    metrics returned are those of the results file.
 
     `settings` (what the task tuned) replace the run's flags in the scoring only: the run config stays as given.
     """
@@ -93,34 +99,39 @@ def score_split(
         output_dir.mkdir(parents=True, exist_ok=True)
         write_json(output_dir / f"{output_name(config, split)}_results.json", metrics)
         scored.write_predictions(output_dir, output_name(config, split))
-    return metrics
+    return dataclasses.replace(scored, metrics=metrics)
 
 
 def finish(run: FrameworkRun, train_runtime: float) -> dict[str, dict[str, Any]]:
     """Score every evaluated split and write every output of the run; returns the metrics per split."""
     config = run.config
-    results = {config.eval_split: evaluate(run, config.eval_split)}
+    scored = {config.eval_split: evaluate_scored(run, config.eval_split)}
+    results = {config.eval_split: scored[config.eval_split].metrics}
     run.print(f"{config.eval_split}: " + metrics_line(results[config.eval_split]))
     run.log(scalars(results[config.eval_split]))
     settings = run.task.calibrate(config, results[config.eval_split]) if run.task.calibrate else {}
     for split in run.eval_features:
         if split != config.eval_split:
-            results[split] = evaluate(run, split, settings)
+            scored[split] = evaluate_scored(run, split, settings)
+            results[split] = scored[split].metrics
             run.print(f"{split}: " + metrics_line(results[split]))
     save_model = run.model_saver() if run.trained else None
     if run.is_main_process:
-        write_outputs(run, results, train_runtime, save_model, settings)
+        write_outputs(run, scored, train_runtime, save_model, settings)
     return results
 
 
 def write_outputs(
     run: FrameworkRun,
-    results: dict[str, dict[str, Any]],
+    scored: dict[str, Scored],
     train_runtime: float,
     save_model: Callable[[Path], None] | None,
     settings: dict[str, Any] | None = None,
 ) -> None:
+    """The model, `training_args.json`, the error analysis of every scored split (from the predictions in memory),
+    and the model card showing that analysis; then the push."""
     config = run.config
+    results = {split: s.metrics for split, s in scored.items()}
     output_dir = Path(config.output_dir)
     settings = settings or {}
     if save_model is not None:
@@ -130,13 +141,17 @@ def write_outputs(
             save_tokenizer(run.tokenizer, staging)
     run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
     write_json(output_dir / "training_args.json", run_args)
-    for split in run.eval_features:
-        name = output_name(config, split)
-        analysis.write_analysis(output_dir, name, run.task.name, run.raw[split], run.label_names)
+    figures = [
+        (written.path.name, written.caption)
+        for split, split_scored in scored.items()
+        for written in analysis.write_analysis(
+            output_dir, output_name(config, split), run.task, split_scored, run.raw[split], run.label_names
+        )
+    ]
     if save_model is not None:
         write_model_card(  # with the settings the saved model answers with, not the flags
             output_dir, {**run_args, **settings}, results, config.task, run.task.pipeline_tag, config.model, None,
-            model_id=config.hub_model_id,
+            model_id=config.hub_model_id, figures=figures,
         )  # fmt: skip
     if config.push_to_hub:
         run.print(f"Pushed to the Hub: {push_output_dir(output_dir, config.hub_model_id)}")

@@ -22,6 +22,8 @@ from transformers.modelcard import TASK_TAG_TO_NAME_MAPPING
 
 from processing.models import embedded_hub_id, resolve_model
 from processing.outputs import atomic_path
+from processing.registry import TASKS
+from processing.tasks import Task
 
 logger = logging.getLogger(__name__)
 
@@ -61,22 +63,7 @@ WEIGHTS_PATTERN = "*.safetensors"
 # TensorBoard event files, which Accelerate's tracker writes under <output_dir>/<run name>/.
 TRACKER_LOG_PATTERN = "events.out.tfevents.*"
 
-# Per task type: (key in <split>_results.json, model-index metric type, metric name). These become the
-# model-index entries; the card's tables show every figure of the results files.
-HEADLINE_METRICS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "text-classification": (("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
-    "token-classification": (
-        ("precision", "precision", "Entity precision (micro, seqeval)"),
-        ("recall", "recall", "Entity recall (micro, seqeval)"),
-        ("f1", "f1", "Entity F1 (micro, seqeval)"),
-    ),
-    "question-answering": (
-        ("exact", "exact_match", "Exact match (SQuAD 2.0, %)"),
-        ("f1", "f1", "F1 (SQuAD 2.0, %)"),
-    ),
-}
-
-# Flags worth a row in the card, per task type; paths and run bookkeeping stay out (they are local to the trainer's
+# Flags worth a row in the card for every task (the task adds its own, `Task.card_settings`); paths and run bookkeeping stay out (they are local to the trainer's
 # machine). `training_args.json`, uploaded with the model, has them all.
 HYPERPARAMETERS = (
     "learning_rate",
@@ -90,46 +77,8 @@ HYPERPARAMETERS = (
     "group_by_length",
     "train_runtime_s",
 )
-TASK_HYPERPARAMETERS = {
-    "token-classification": ("label_all_tokens",),
-    "question-answering": (
-        "doc_stride",
-        "n_best_size",
-        "max_answer_length",
-        "null_score_diff_threshold",
-        "tune_null_threshold",
-    ),
-}
 
-USAGE = {
-    "text-classification": """```python
-from transformers import pipeline
 
-classifier = pipeline("text-classification", model="{model}")
-classifier("I loved every minute of this film.")
-```""",
-    "token-classification": """```python
-from transformers import pipeline
-
-tagger = pipeline("token-classification", model="{model}", aggregation_strategy="simple")
-tagger("Sam Okafor just landed in Seattle")
-```""",
-    "question-answering": """transformers 5 removed its question-answering pipeline; the project that trained this model registers an
-extractive one, with the same context windows and answer selection as the evaluation above:
-
-```python
-import processing  # rawtune's package: registers "extractive-question-answering"
-from transformers import pipeline
-
-qa = pipeline("extractive-question-answering", model="{model}")
-qa(
-    question="Where is the lake?",
-    context="The lake lies north of the old town.",
-    handle_impossible_answer=True,
-    null_score_diff_threshold={threshold},
-)
-```""",
-}
 # A `--framework tensorflow` run saves a Keras model, which no transformers pipeline loads; one snippet fits every
 # task because the model's outputs are named after what they hold.
 KERAS_USAGE = """```python
@@ -156,6 +105,16 @@ KERAS_FRAMEWORK = "tensorflow"
 KERAS_LABELS_FILE = "label_names.json"
 
 
+def card_task(pipeline_tag: str) -> Task:
+    """The task whose card layout (headline metrics, settings, usage) a pipeline tag gets."""
+    tasks = {choice.task.pipeline_tag: choice.task for choice in TASKS.values()}
+    if pipeline_tag not in tasks:
+        raise ValueError(
+            f"no model card layout for task type {pipeline_tag!r}; expected one of {list(tasks)}"
+        )
+    return tasks[pipeline_tag]
+
+
 def model_card(
     output_dir: Path,
     config: dict[str, Any],
@@ -167,6 +126,7 @@ def model_card(
     *,
     model_id: str | None = None,
     license: str | None = None,
+    figures: list[tuple[str, str]] | None = None,
 ) -> ModelCard:
     """The README.md of a run: Hub metadata (model-index with every split's headline figures) and a body saying what
     was trained on what, with which settings, how well it did and how to use it.
@@ -177,12 +137,10 @@ def model_card(
     folder's name) goes in the usage snippet. No absolute local path reaches the card (see `shareable_args`).
     The license is `license`, else the base model card's when it is on disk (the embedded default model), else
     apache-2.0. A run with `"framework": "tensorflow"` in `config` saved a Keras model: the card says so and shows
-    how to load that.
+    how to load that. `figures` are the (file, caption) pairs of the error analysis the run just wrote; without
+    them the card lists the pictures named in the folder's `*_analysis.json`.
     """
-    if pipeline_tag not in HEADLINE_METRICS:
-        raise ValueError(
-            f"no model card layout for task type {pipeline_tag!r}; expected one of {list(HEADLINE_METRICS)}"
-        )
+    task = card_task(pipeline_tag)
     output_dir = Path(output_dir)
     config = shareable_args(config)
     name = model_id or output_dir.resolve().name
@@ -201,7 +159,7 @@ def model_card(
             metric_name=metric_name,
         )
         for split, metrics in results.items()
-        for key, metric_type, metric_name in HEADLINE_METRICS[pipeline_tag]
+        for key, metric_type, metric_name in task.card_metrics
         if key in metrics
     ]
     card_data = ModelCardData(
@@ -222,10 +180,11 @@ def model_card(
         name=name,
         task_name=task_name,
         task_title=task_title,
-        pipeline_tag=pipeline_tag,
+        task=task,
         base_model=shareable_value(base_model),
         hub_base_model=hub_base_model,
         dataset_pretty_name=dataset_pretty_name,
+        figures=_figures(output_dir) if figures is None else figures,
     )
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
@@ -241,6 +200,7 @@ def write_model_card(
     *,
     model_id: str | None = None,
     license: str | None = None,
+    figures: list[tuple[str, str]] | None = None,
 ) -> Path:
     """Write `model_card(...)` as the output folder's README.md, which is what the Hub shows and parses."""
     path = Path(output_dir) / README
@@ -254,6 +214,7 @@ def write_model_card(
         dataset_name,
         model_id=model_id,
         license=license,
+        figures=figures,
     )
     with atomic_path(path) as temporary:
         card.save(temporary)
@@ -399,10 +360,11 @@ def _card_body(
     name: str,
     task_name: str,
     task_title: str,
-    pipeline_tag: str,
+    task: Task,
     base_model: str,
     hub_base_model: str | None,
     dataset_pretty_name: str,
+    figures: list[tuple[str, str]],
 ) -> str:
     keras = _is_keras_run(config)
     framework_flag = f" --framework {KERAS_FRAMEWORK}" if keras else ""
@@ -421,35 +383,36 @@ def _card_body(
     labels = _label_names(output_dir)
     if labels:
         lines += [f"Labels ({len(labels)}): " + ", ".join(f"`{label}`" for label in labels), ""]
-    keys = HYPERPARAMETERS + TASK_HYPERPARAMETERS.get(pipeline_tag, ())
+    keys = HYPERPARAMETERS + task.card_settings
     lines += ["## Training", "", "| setting | value |", "|---|---|"]
     lines += [f"| {key} | {_format(config[key])} |" for key in keys if config.get(key) is not None]
-    lines += ["", "## Evaluation", "", _evaluation_note(config, results, pipeline_tag), ""]
+    lines += ["", "## Evaluation", "", _evaluation_note(config, results, task), ""]
     lines += _metrics_table(results)
     per_type = {split: metrics["per_type"] for split, metrics in results.items() if "per_type" in metrics}
     if per_type:
         lines += ["", "Per entity type:", "", *_per_type_table(per_type)]
-    lines += _figures(output_dir)
+    for file, caption in figures:
+        if file.endswith(".png"):
+            lines += ["", f"![{caption}]({file})", "", f"*{caption}*"]
     threshold = config.get("null_score_diff_threshold", 0.0)
-    usage = (KERAS_USAGE if keras else USAGE[pipeline_tag]).format(model=name, threshold=_format(threshold))
+    usage = (KERAS_USAGE if keras else task.usage).format(model=name, threshold=_format(threshold))
     lines += ["", "## How to use", "", usage, ""]
     return "\n".join(lines)
 
 
-def _figures(output_dir: Path) -> list[str]:
-    """The error-analysis pictures `processing.analysis` wrote for each split, listed in `<split>_analysis.json`."""
-    lines: list[str] = []
-    for index in sorted(output_dir.glob("*_analysis.json")):
-        for entry in json.loads(index.read_text()):
-            if entry["file"].endswith(".png"):
-                lines += ["", f"![{entry['caption']}]({entry['file']})", "", f"*{entry['caption']}*"]
-    return lines
+def _figures(output_dir: Path) -> list[tuple[str, str]]:
+    """The error-analysis files of an existing output folder, listed in its `<split>_analysis.json` files."""
+    return [
+        (entry["file"], entry["caption"])
+        for index in sorted(output_dir.glob("*_analysis.json"))
+        for entry in json.loads(index.read_text())
+    ]
 
 
-def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]], pipeline_tag: str) -> str:
+def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]], task: Task) -> str:
     """What the figures mean, from the run's own settings: which split any choice was made on, and which not."""
     eval_split = config.get("eval_split", "validation")
-    tuned = pipeline_tag == "question-answering" and config.get("tune_null_threshold")
+    tuned = task.calibrate is not None and config.get("tune_null_threshold")
     note = (
         f"The `{eval_split}` split (the data's own, or a seeded share of train held out when the data had none) was "
         "scored after each epoch"
@@ -464,8 +427,8 @@ def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]],
         )
     else:
         note += " The data had no test split; validation figures flatter settings that were chosen by looking at them."
-    if pipeline_tag == "question-answering":
-        note += " SQuAD 2.0 figures are percents (official evaluation script)."
+    if task.card_note:
+        note += " " + task.card_note
     return note
 
 

@@ -120,7 +120,7 @@ def setup(config: TrainingConfig) -> KerasRun:
                 f"not {task.name} with {label_names}"
             )
     else:
-        model = keras_models.build_model(task.name, model_dir, label_names)
+        model = keras_models.build_model(task.keras_head, model_dir, label_names, task.name)
 
     features = {
         split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits(config, raw)
@@ -141,7 +141,7 @@ def setup(config: TrainingConfig) -> KerasRun:
     run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
     keras_models.compile_for_training(
         model,
-        task.name,
+        task.keras_head,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         warmup_steps=int(config.warmup_ratio * run.max_steps),
@@ -157,7 +157,7 @@ def epoch_batches(run: KerasRun, epoch: int) -> tf.data.Dataset:
     order = training_order(
         run.train_features, config.per_device_train_batch_size, config.seed, epoch, config.group_by_length
     )
-    label_outputs = keras_models.HEADS[run.task.name].label_outputs
+    label_outputs = keras_models.HEADS[run.task.keras_head].label_outputs
     return to_tf_dataset(
         run.train_features, run.collator, config.per_device_train_batch_size, label_outputs, order
     )

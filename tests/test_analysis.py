@@ -1,7 +1,9 @@
-"""`processing.analysis`: what it reads back from hand-written output directories, counted by hand."""
+"""`processing.analysis` and each task's `analyse`: what they draw from hand-written scored predictions, counted by
+hand."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,8 +11,11 @@ import pytest
 from datasets import Dataset
 from PIL import Image
 
-from processing.analysis import entity_confusions, write_analysis
+from processing import classification, question_answering, token_classification
+from processing.analysis import write_analysis
 from processing.squad_metric import evaluate_examples
+from processing.tasks import Scored
+from processing.token_classification import entity_confusions
 
 
 def assert_png(path: Path) -> None:
@@ -19,16 +24,21 @@ def assert_png(path: Path) -> None:
         image.verify()
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+def scored(predictions, metrics=None) -> Scored:
+    """Scored predictions as the finishing step hands them over; nothing is read back from files."""
+
+    def no_files(output_dir: Path, split: str) -> list[Path]:
+        raise AssertionError("the analysis must not write the predictions files")
+
+    return Scored(metrics=metrics or {}, predictions=predictions, write_predictions=no_files)
 
 
 def test_classification_confusion_matrix(tmp_path):
     pairs = [("neg", "neg")] * 3 + [("neg", "pos")] + [("pos", "pos")] * 2 + [("pos", "neg")] * 2
     rows = [{"index": i, "label": t, "predicted": p, "score": 0.9} for i, (t, p) in enumerate(pairs)]
-    write_jsonl(tmp_path / "test_predictions.jsonl", rows)
-
-    written = write_analysis(tmp_path, "test", "text-classification", label_names=["neg", "pos", "unsure"])
+    written = write_analysis(
+        tmp_path, "test", classification.TASK, scored(rows), label_names=["neg", "pos", "unsure"]
+    )
 
     matrix = json.loads((tmp_path / "test_confusion_matrix.json").read_text())
     assert matrix == {"labels": ["neg", "pos", "unsure"], "matrix": [[3, 1, 0], [2, 2, 0], [0, 0, 0]]}
@@ -75,14 +85,13 @@ def test_entity_confusions_count_words_by_type():
 
 
 def test_token_classification_chart_and_tables(tmp_path):
-    write_jsonl(tmp_path / "eval_predictions.jsonl", NER_ROWS)
     per_type = {
         name: {"precision": p, "recall": r, "f1": f, "number": n}
         for name, p, r, f, n in [("person", 0.5, 1.0, 0.667, 1), ("location", 0.0, 0.0, 0.0, 2)]
     }
-    (tmp_path / "eval_results.json").write_text(json.dumps({"f1": 0.2, "per_type": per_type}))
+    metrics = {"f1": 0.2, "per_type": per_type}
 
-    written = write_analysis(tmp_path, "eval", "token-classification")
+    written = write_analysis(tmp_path, "eval", token_classification.TASK, scored(NER_ROWS, metrics))
 
     names = [w.path.name for w in written]
     assert names == ["eval_per_type.png", "eval_entity_confusions.md", "eval_entity_confusions.json"]
@@ -118,13 +127,12 @@ def squad_examples() -> Dataset:
     )
 
 
-@pytest.mark.parametrize(("split", "file"), [("eval", "predictions.json"), ("test", "test_predictions.json")])
-def test_question_answering_breakdown(tmp_path, split, file):
+@pytest.mark.parametrize("split", ["eval", "test"])
+def test_question_answering_breakdown(tmp_path, split):
     raw = squad_examples()
     predictions = {"q1": "Smith", "q2": "London", "q3": "", "q4": "", "q5": "Paris"}
-    (tmp_path / file).write_text(json.dumps(predictions))
 
-    written = write_analysis(tmp_path, split, "question-answering", raw=raw)
+    written = write_analysis(tmp_path, split, question_answering.TASK, scored(predictions), raw=raw)
 
     breakdown = json.loads((tmp_path / f"{split}_qa_breakdown.json").read_text())
     # q1: F1 2/3 (smith of john smith), exact 0; q2: exact; q4: missed. q3 right to abstain, q5 wrong.
@@ -144,9 +152,14 @@ def test_question_answering_breakdown(tmp_path, split, file):
 
 def test_question_answering_needs_the_raw_split(tmp_path):
     with pytest.raises(ValueError, match="raw split"):
-        write_analysis(tmp_path, "eval", "question-answering")
+        write_analysis(tmp_path, "eval", question_answering.TASK, scored({}))
 
 
 def test_unknown_task(tmp_path):
     with pytest.raises(ValueError, match="no analysis"):
-        write_analysis(tmp_path, "eval", "summarization")
+        write_analysis(
+            tmp_path,
+            "eval",
+            dataclasses.replace(classification.TASK, name="summarization", analyse=None),
+            scored([]),
+        )

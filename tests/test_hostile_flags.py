@@ -19,6 +19,7 @@ import loaders
 import train
 from conftest import SAMPLES, tiny_bert_config
 from processing import analysis, classification
+from processing.tasks import Scored
 from runner import checkpoints
 from runner import config as run_config
 from runner import output_dir as run_output_dir
@@ -363,15 +364,11 @@ def test_a_figure_that_fails_half_way_is_not_left_behind(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Figure, "savefig", torn)
-    (tmp_path / "eval_predictions.jsonl").write_text(
-        json.dumps({"index": 0, "label": "n", "predicted": "p", "score": 0.9}) + "\n"
-    )
+    rows = [{"index": 0, "label": "n", "predicted": "p", "score": 0.9}]
+    scored = Scored(metrics={}, predictions=rows, write_predictions=lambda output_dir, split: [])
     with pytest.raises(OSError):
-        analysis.write_analysis(tmp_path, "eval", "text-classification", label_names=["n", "p"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "eval_confusion_matrix.json",
-        "eval_predictions.jsonl",
-    ]
+        analysis.write_analysis(tmp_path, "eval", classification.TASK, scored, label_names=["n", "p"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_confusion_matrix.json"]
 
 
 def test_a_keras_model_folder_is_held_to_its_tokenizers_length(tiny_tokenizer, tmp_path, no_loading, capsys):

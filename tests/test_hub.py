@@ -571,3 +571,19 @@ def test_cli_summary_is_unchanged(tmp_path, capsys):
     assert loaders_main(argv) == 0
     out = capsys.readouterr().out
     assert "train:     18 rows" in out and "pushed" not in out
+
+
+@pytest.mark.parametrize("saved_run", ["token-classification"], indirect=True)
+def test_card_shows_the_figures_it_is_given_else_those_the_folder_lists(saved_run):
+    """The finishing step hands the analysis it just wrote; a card made later from a folder reads its index."""
+    output_dir = saved_run[0]
+    (output_dir / "eval_analysis.json").write_text(json.dumps([{"file": "eval_old.png", "caption": "Old."}]))
+    given = card_for(
+        saved_run, figures=[("eval_per_type.png", "Per type."), ("eval_entity_confusions.md", "T.")]
+    )
+    listed = card_for(saved_run)
+
+    assert "![Per type.](eval_per_type.png)" in str(given)
+    assert "eval_entity_confusions.md" not in str(given)  # only pictures are embedded
+    assert "eval_old.png" not in str(given)
+    assert "![Old.](eval_old.png)" in str(listed)

@@ -169,9 +169,9 @@ def count_generations(monkeypatch) -> list[int]:
     calls: list[int] = []
     original = TextFolders._generate_examples
 
-    def counting(self, files):
+    def counting(self, files, split):
         calls.append(len(files))
-        yield from original(self, files)
+        yield from original(self, files, split)
 
     monkeypatch.setattr(TextFolders, "_generate_examples", counting)
     return calls
@@ -197,6 +197,28 @@ def test_second_load_reuses_the_cache_and_an_edit_invalidates_it(tmp_path, count
     assert third["train"].cache_files != first["train"].cache_files
     assert "Awful, and far too long." in third["train"]["text"]
     assert "Awful." not in third["train"]["text"]
+
+
+def test_repairs_are_counted_while_reading_and_come_back_with_the_cache(tmp_path, count_generations):
+    root = imdb_dir(tmp_path / "data")
+    (root / "train/pos/1_9.txt").write_bytes(b"\xef\xbb\xbfGreat.\r\nReally.")
+    (root / "train/pos/notes.md").write_text("not a review", encoding="utf-8")
+    (root / "test/neg/old").mkdir()
+    (root / "test/neg/old/0_1.txt").write_text("Older.", encoding="utf-8")
+    cache_dir = str(tmp_path / "cache")
+
+    first, repairs = loaders.load_with_repairs("imdb", data_dir=root, cache_dir=cache_dir)
+    generated = len(count_generations)
+    again, repairs_again = loaders.load_with_repairs("imdb", data_dir=root, cache_dir=cache_dir)
+    assert again["train"].cache_files == first["train"].cache_files
+
+    assert len(count_generations) == generated  # the second load read no file
+    assert "Great.\nReally." in first["train"]["text"]
+    assert repairs == {
+        "train": {"bom_files": 1, "crlf_files": 1, "skipped_files": 1, "nested_files": 0},
+        "test": {"bom_files": 0, "crlf_files": 0, "skipped_files": 0, "nested_files": 1},
+    }
+    assert repairs_again == repairs
 
 
 def test_a_new_file_invalidates_the_cache(tmp_path):

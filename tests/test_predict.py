@@ -19,20 +19,13 @@ from transformers import (
 )
 
 import processing  # noqa: F401  (registers the extractive QA pipeline)
-from commands.predict import (
-    assign_windows,
-    entity_spans,
-    main,
-    predict,
-    read_settings,
-    text_files,
-    word_windows,
-)
+from commands.predict import main, predict, read_settings, text_files
 from conftest import SAMPLES
 from loaders.conll import WNUT17_LABELS
 from loaders.files import read_text
 from processing import question_answering
 from processing.qa_pipeline import TASK_NAME
+from processing.token_classification import assign_windows, entity_spans, word_windows
 
 
 def save_model(model, directory: Path, tokenizer) -> Path:

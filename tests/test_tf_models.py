@@ -15,7 +15,7 @@ import torch
 from transformers import AutoTokenizer, BertForSequenceClassification, BertModel, get_scheduler
 
 from conftest import build_tiny_tokenizer, tiny_bert_config
-from processing import keras_models
+from processing import classification, keras_models, question_answering
 from processing.models import resolve_model
 
 
@@ -76,7 +76,7 @@ def test_a_checkpoint_keras_hub_would_load_wrongly_is_refused(tiny_model_dir, tm
 def test_a_saved_model_loads_with_its_labels_exact_activation_and_outputs(
     tiny_model_dir, tiny_tokenizer, tmp_path
 ):
-    model = keras_models.build_model("question-answering", str(tiny_model_dir), None)
+    model = keras_models.build_model(question_answering.TASK.keras_head, str(tiny_model_dir), None)
     encoding = tiny_tokenizer(
         ["where is paris", "who"], ["paris is in france", "john"], padding=True, return_tensors="np"
     )
@@ -141,8 +141,10 @@ def test_an_embedding_row_used_several_times_in_a_batch_moves_as_in_pytorch():
 
 
 def test_weight_decay_spares_exactly_the_parameters_pytorch_spares(tiny_model_dir):
-    keras_model = keras_models.build_model("text-classification", str(tiny_model_dir), ["neg", "pos"])
-    keras_models.compile_for_training(keras_model, "text-classification", 1e-3, 0.01, 1, 10)
+    keras_model = keras_models.build_model(
+        classification.TASK.keras_head, str(tiny_model_dir), ["neg", "pos"]
+    )
+    keras_models.compile_for_training(keras_model, classification.TASK.keras_head, 1e-3, 0.01, 1, 10)
     decayed = [v for v in keras_model.trainable_variables if keras_model.optimizer._use_weight_decay(v)]
 
     torch_model = BertForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
