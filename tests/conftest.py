@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState, GradientState
 from transformers import BertConfig, BertTokenizerFast
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,3 +109,17 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     BertModel(tiny_bert_config(len(tiny_tokenizer))).save_pretrained(directory)
     tiny_tokenizer.save_pretrained(directory)
     return directory
+
+
+def reset_accelerate() -> None:
+    """Accelerate keeps process-wide singletons; an in-process run must start as a new process would."""
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """Runs in one test process must not see each other's Accelerator state."""
+    reset_accelerate()
+    yield
+    reset_accelerate()

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
 
 import train
@@ -123,15 +122,6 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_model_dir, tmp_path, 
         start(tiny_model_dir, tmp_path, "--checkpointing_steps", "1000", "--resume_from_checkpoint", "latest")
     )
     assert_same_end(tmp_path, uninterrupted)
-
-
-@pytest.fixture
-def fresh_accelerate_state():
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
 
 
 def test_a_diverging_loss_stops_the_run_naming_the_step(

@@ -8,7 +8,6 @@ import ast
 from pathlib import Path
 
 import pytest
-from accelerate.state import AcceleratorState, GradientState
 from huggingface_hub import ModelCard
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
@@ -21,16 +20,6 @@ MODEL_FILES = {
     "pytorch": {"model.safetensors", "config.json"},
     "tensorflow": {"model.keras", "label_names.json"},
 }
-
-
-@pytest.fixture
-def fresh_accelerate_state():
-    """The PyTorch run makes an Accelerator, whose process-wide singletons must not leak into the next run."""
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
 
 
 def run(task: str, framework: str, model: Path, output_dir: Path) -> set[str]:

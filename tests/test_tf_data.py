@@ -7,7 +7,6 @@ import pytest
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
 
-from accelerate.state import AcceleratorState, GradientState
 from datasets import Dataset
 from transformers import DataCollatorWithPadding
 
@@ -26,14 +25,7 @@ KERAS_NAMES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """`torch_loop.setup` makes an Accelerator, whose process-wide singletons must not leak into the next test."""
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 def config_for(task: str, model, output_dir, framework: str, *extra: str) -> run_config.TrainingConfig:

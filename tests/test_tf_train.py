@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 from transformers import BertModel
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
@@ -48,16 +47,6 @@ def read_json(path: Path) -> dict:
 
 def without_timing(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "runtime_s"}
-
-
-@pytest.fixture
-def fresh_accelerate_state():
-    """`torch_loop.setup` makes an Accelerator, whose process-wide singletons must not leak into the next test."""
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
 
 
 def test_an_epoch_of_training_moves_the_weights_exactly_as_the_pytorch_path(tmp_path, fresh_accelerate_state):

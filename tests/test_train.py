@@ -10,28 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer, pipeline
 
 import processing  # noqa: F401  (registers the extractive QA pipeline)
 import train
 from commands.predict import predict, read_settings
-from conftest import REPO_ROOT, SAMPLES
+from conftest import REPO_ROOT, SAMPLES, reset_accelerate
 from runner import checkpoints, finish
 
 DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
 TIMING_KEYS = {"runtime_s"}
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Accelerate keeps process-wide singletons; each in-process run must start as a new process would."""
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 
 def flags(task: str, model: Path, output_dir: Path, *extra: str) -> list[str]:
@@ -158,8 +150,7 @@ def test_resume_from_checkpoint_finishes_exactly_like_an_uninterrupted_run(tiny_
     # A run that died after step 3: only its checkpoint survives.
     (resumed / "checkpoints").mkdir(parents=True)
     os.rename(whole / "checkpoints" / "step_3", resumed / "checkpoints" / "step_3")
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     assert (
         train.main(flags("imdb", tiny_model_dir, resumed, *common, "--resume_from_checkpoint", "latest")) == 0
     )
