@@ -189,35 +189,12 @@ def model_card(
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
 
-def write_model_card(
-    output_dir: Path,
-    config: dict[str, Any],
-    results: dict[str, dict[str, Any]],
-    task_name: str,
-    pipeline_tag: str,
-    base_model: str,
-    dataset_name: str | None,
-    *,
-    model_id: str | None = None,
-    license: str | None = None,
-    figures: list[tuple[str, str]] | None = None,
-) -> Path:
-    """Write `model_card(...)` as the output folder's README.md, which is what the Hub shows and parses."""
+def write_model_card(output_dir: Path, *args: Any, **kwargs: Any) -> Path:
+    """Write `model_card(output_dir, ...)` (same arguments) as the output folder's README.md, which is what the Hub
+    shows and parses."""
     path = Path(output_dir) / README
-    card = model_card(
-        output_dir,
-        config,
-        results,
-        task_name,
-        pipeline_tag,
-        base_model,
-        dataset_name,
-        model_id=model_id,
-        license=license,
-        figures=figures,
-    )
     with atomic_path(path) as temporary:
-        card.save(temporary)
+        model_card(output_dir, *args, **kwargs).save(temporary)
     return path
 
 
