@@ -300,9 +300,7 @@ def real_cache(tmp_path_factory) -> str:
 
 
 def test_real_imdb_train_tarball(shared_data, real_cache):
-    ds = load_dataset(
-        "imdb", data_dir=shared_data / "imdb/aclImdb-train.tar.gz", cache_dir=real_cache, num_proc=2
-    )
+    ds = load_dataset("imdb", data_dir=shared_data / "imdb/aclImdb-train.tar.gz", cache_dir=real_cache)
 
     assert set(ds) == {"train"}
     assert ds["train"].features == IMDB_FEATURES
