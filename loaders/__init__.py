@@ -150,17 +150,24 @@ def with_validation_split(
     validation_size: float | int = 0.1,
     seed: int = 42,
     stratify_by_column: str | None = None,
-    group_by_column: str | None = None,
+    group_by_column: str | tuple[str, ...] | None = None,
 ) -> datasets.DatasetDict:
     """Give data that ships without a validation split a seeded one, held out of train (test is never touched).
 
     Stratified by `stratify_by_column` when it is a `ClassLabel`, so a small validation set keeps the class balance.
     With `group_by_column` (SQuAD's `title`), whole groups go to one side, so no context is in both splits and the
-    validation score is not inflated by questions on paragraphs seen in training.
+    validation score is not inflated by questions on paragraphs seen in training. Several columns are tried in
+    order, the first with more than one value in train groups (`("title", "context")`: whole articles, or whole
+    paragraphs for data without titles).
     """
     if "validation" in dataset:
         return dataset
     train = dataset["train"]
+    if isinstance(group_by_column, tuple):
+        group_by_column = next(
+            (c for c in group_by_column if len(set(train[c])) > 1),
+            group_by_column[-1] if group_by_column else None,
+        )
     if group_by_column is not None:
         train_part, validation_part = _split_by_group(train, group_by_column, validation_size, seed)
     else:

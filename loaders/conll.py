@@ -66,6 +66,9 @@ class ConllConfig(datasets.BuilderConfig):
 
 
 class Conll(datasets.GeneratorBasedBuilder):
+    SCHEMA = "token-classification"
+    """The table it produces: the `datasets` schema the task of that name reads."""
+
     BUILDER_CONFIG_CLASS = ConllConfig
     BUILDER_CONFIGS = [
         ConllConfig(name="wnut17", label_names=WNUT17_LABELS, file_names=dict(WNUT17_FILES)),

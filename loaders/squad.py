@@ -53,6 +53,9 @@ class SquadConfig(datasets.BuilderConfig):
 
 
 class Squad(datasets.GeneratorBasedBuilder):
+    SCHEMA = "question-answering"
+    """The table it produces: the `datasets` schema the task of that name reads."""
+
     BUILDER_CONFIG_CLASS = SquadConfig
     BUILDER_CONFIGS = [SquadConfig(name="squad_v2", download_urls=dict(SQUAD_V2_URLS))]
     DEFAULT_CONFIG_NAME = "squad_v2"

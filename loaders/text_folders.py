@@ -56,6 +56,9 @@ class TextFoldersConfig(datasets.BuilderConfig):
 
 
 class TextFolders(datasets.GeneratorBasedBuilder):
+    SCHEMA = "text-classification"
+    """The table it produces: the `datasets` schema the task of that name reads."""
+
     BUILDER_CONFIG_CLASS = TextFoldersConfig
     BUILDER_CONFIGS = [TextFoldersConfig(name="imdb", version=datasets.Version("1.0.0"))]
     DEFAULT_CONFIG_NAME = "imdb"

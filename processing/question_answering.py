@@ -717,7 +717,7 @@ TASK = Task(
     name="question-answering",
     pipeline_tag="question-answering",
     default_max_seq_length=MAX_SEQ_LENGTH,
-    group_column="title",
+    group_column=("title", "context"),
     label_column=None,
     label_names=lambda features: None,
     load_model=lambda name_or_path, label_names, use_safetensors=True: load_pretrained(

@@ -1,7 +1,7 @@
-"""Task names users type: each stands for a raw format (a loader) and a task type (a `Task`).
+"""Task names users type: each stands for a task type (a `Task`) and, for the historical names, a raw format.
 
-The historical names (`imdb`, `wnut17`, `squad_v2`) serve a user's own data in those formats; the aliases say
-what they do.
+The task types (`text-classification`, ...) read any format that holds their data (`--data_format`, or detected
+from the files); the historical names (`imdb`, `wnut17`, `ner`, `squad_v2`) default to their own format.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from .tasks import Task
 
 @dataclass(frozen=True)
 class TaskChoice:
-    loader: str
+    loader: str | None
     task: Task
 
 
 TASKS: dict[str, TaskChoice] = {
     "imdb": TaskChoice("imdb", classification.TASK),
-    "text-classification": TaskChoice("imdb", classification.TASK),
+    "text-classification": TaskChoice(None, classification.TASK),
     "wnut17": TaskChoice("wnut17", token_classification.TASK),
+    "token-classification": TaskChoice(None, token_classification.TASK),
     "ner": TaskChoice("conll", token_classification.TASK),
     "squad_v2": TaskChoice("squad_v2", question_answering.TASK),
-    "question-answering": TaskChoice("squad_v2", question_answering.TASK),
+    "question-answering": TaskChoice(None, question_answering.TASK),
 }

@@ -39,7 +39,8 @@ Analyse = Callable[[Path, str, Scored, datasets.Dataset | None, list[str] | None
 class Task:
     """Everything task-specific, as plain functions over `datasets` objects.
 
-    `label_column` stratifies a held-out validation split; `group_column` keeps its groups whole (SQuAD articles).
+    `label_column` stratifies a held-out validation split; `group_column` keeps its groups whole (SQuAD articles;
+    several are tried in order, see `loaders.with_validation_split`).
     `label_names(features)` gives the class names read from the raw data (None for tasks without classes).
     `load_model(name_or_path, label_names, use_safetensors=True)` builds the model with readable
     `id2label`/`label2id`, from safetensors weights only unless `use_safetensors` is False.
@@ -71,7 +72,7 @@ class Task:
     pipeline_tag: str
     default_max_seq_length: int
     label_column: str | None
-    group_column: str | None
+    group_column: str | tuple[str, ...] | None
     label_names: Callable[[datasets.Features], list[str] | None]
     load_model: Callable[..., PreTrainedModel]
     prepare: Prepare

@@ -21,6 +21,7 @@ from processing.registry import TASKS
 
 from .checkpoints import STATE_FILE
 from .config import TrainingConfig
+from .formats import data_format, loader_options
 from .output_dir import check_output_dir
 
 TRACKERS = {"auto", "none", *(tracker.value for tracker in LoggerType)}
@@ -30,6 +31,8 @@ def check_config(config: TrainingConfig) -> None:
     """Refuse a bad flag before any work, in one line naming it: each of these would otherwise fail (or, worse, be
     quietly ignored or clamped) after data loading and tokenizing, or deep inside the loop."""
     check_flags(config)
+    choice = TASKS[config.task]
+    loader_options(config, data_format(config, choice.loader), choice.task)
     check_output_dir(config)
     check_max_seq_length(config)
 

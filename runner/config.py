@@ -1,29 +1,108 @@
-"""Every flag of `train.py`, as one dataclass parsed by `HfArgumentParser` (CLI flags, or a YAML/JSON file)."""
+"""Fine-tune a transformer on your own labelled files.
+
+Every flag of `train.py` lives in a small dataclass, one per `--help` group, parsed by `HfArgumentParser` (CLI flags,
+or a YAML/JSON file holding the same fields) and merged into one `TrainingConfig`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser
 
+import loaders
 from processing import question_answering
 from processing.models import DEFAULT_MODEL
 from processing.registry import TASKS
 
 
-@dataclass
-class TrainingConfig:
-    """Every flag of `train.py`; also readable from a YAML or JSON file given as the only argument."""
+@dataclass(kw_only=True)
+class DataFlags:
+    _argument_group_name = "task and data"
 
     task: str = field(metadata={"help": f"What to train: {', '.join(TASKS)}."})
+    data_format: str | None = field(
+        default=None,
+        metadata={
+            "help": "How the data is stored (default: the task name's own format, or detected from the files).",
+            "choices": sorted(loaders.LOADERS),
+        },
+    )
     data_dir: str | None = field(
-        default=None, metadata={"help": "Folder (or archive) in the task's raw format."}
+        default=None, metadata={"help": "Folder (or archive) whose file names say their split."}
     )
     train_file: str | None = field(default=None, metadata={"help": "Training file, instead of --data_dir."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation file."})
     test_file: str | None = field(default=None, metadata={"help": "Test file, scored once at the end."})
+    validation_size: float = field(
+        default=0.1,
+        metadata={"help": "Share (or count, if >= 1) of train held out when the data has no validation."},
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on the first N examples only."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on the first N examples only."}
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None,
+        metadata={"help": "Processes for tokenizing with Dataset.map (helps on large data sets)."},
+    )
+
+
+@dataclass(kw_only=True)
+class ColumnFlags:
+    _argument_group_name = "columns and labels (CSV, TSV, JSON Lines, Parquet; labels also for other formats)"
+
+    text_column: str | None = field(default=None, metadata={"help": "Text to classify (default: text)."})
+    text_pair_column: str | None = field(
+        default=None, metadata={"help": "Second text of a sentence pair (NLI, paraphrase); none by default."}
+    )
+    label_column: str | None = field(
+        default=None,
+        metadata={"help": "Class name or id (default: label; multi-label: labels, a list of names)."},
+    )
+    label_columns: list[str] | None = field(
+        default=None,
+        metadata={"help": "Multi-label as 0/1 columns: each column named is one class."},
+    )
+    tokens_column: str | None = field(default=None, metadata={"help": "Words (default: tokens)."})
+    tags_column: str | None = field(
+        default=None, metadata={"help": "Tags, one per word (default: ner_tags)."}
+    )
+    question_column: str | None = field(default=None, metadata={"help": "Question (default: question)."})
+    context_column: str | None = field(default=None, metadata={"help": "Context (default: context)."})
+    answers_column: str | None = field(
+        default=None, metadata={"help": "Answers as {text: [...], answer_start: [...]} (default: answers)."}
+    )
+    answer_text_column: str | None = field(
+        default=None,
+        metadata={"help": "One answer per row, instead of --answers_column: its text (empty: no answer)."},
+    )
+    answer_start_column: str | None = field(
+        default=None, metadata={"help": "With --answer_text_column: the answer's character offset."}
+    )
+    title_column: str | None = field(default=None, metadata={"help": "Question answering: title (optional)."})
+    id_column: str | None = field(
+        default=None, metadata={"help": "Example id kept in predictions (default: id, when the file has it)."}
+    )
+    label_names: list[str] | None = field(
+        default=None,
+        metadata={"help": "Class or tag names in id order (default: collected from the train split)."},
+    )
+    strict: bool = field(
+        default=False,
+        metadata={"help": "Span exports: a span off word boundaries is an error, not widened and counted."},
+    )
+
+
+@dataclass(kw_only=True)
+class ModelFlags:
+    _argument_group_name = "model"
+
     model: str = field(
         default=DEFAULT_MODEL,
         metadata={
@@ -37,11 +116,24 @@ class TrainingConfig:
             "(pytorch_model.bin), which can run code when loaded: only for models you trust."
         },
     )
-    output_dir: str | None = field(
-        default=None, metadata={"help": "Where to save (default: outputs/<task>)."}
-    )
     max_seq_length: int | None = field(
         default=None, metadata={"help": "Truncation length (default: per task)."}
+    )
+    framework: str = field(
+        default="pytorch",
+        metadata={
+            "help": "pytorch (Accelerate) or tensorflow (Keras 3 and KerasHub: pip install '.[tf]').",
+            "choices": ["pytorch", "tensorflow"],
+        },
+    )
+
+
+@dataclass(kw_only=True)
+class OptimizerFlags:
+    _argument_group_name = "training"
+
+    do_train: bool = field(
+        default=True, metadata={"help": "Train; with --do_train false, only evaluate --model."}
     )
     per_device_train_batch_size: int = 16
     per_device_eval_batch_size: int = 64
@@ -51,27 +143,19 @@ class TrainingConfig:
     warmup_ratio: float = 0.1
     gradient_accumulation_steps: int = 1
     seed: int = 42
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Train on the first N examples only."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Evaluate on the first N examples only."}
-    )
-    eval_split: str = field(default="validation", metadata={"help": "Split scored after each epoch."})
-    validation_size: float = field(
-        default=0.1,
-        metadata={"help": "Share (or count, if >= 1) of train held out when the data has no validation."},
-    )
     group_by_length: bool = field(
         default=True,
         metadata={
             "help": "Batch examples of similar length (training: shuffled mega-batches; evaluation: sorted)."
         },
     )
-    preprocessing_num_workers: int | None = field(
-        default=None,
-        metadata={"help": "Processes for tokenizing with Dataset.map (helps on large data sets)."},
-    )
+    eval_split: str = field(default="validation", metadata={"help": "Split scored after each epoch."})
+
+
+@dataclass(kw_only=True)
+class TaskSettingFlags:
+    _argument_group_name = "task settings"
+
     label_all_tokens: bool = field(
         default=False,
         metadata={"help": "Token classification: label every sub-token, not only a word's first."},
@@ -98,6 +182,21 @@ class TrainingConfig:
             "help": "Question answering: score the test split at the validation split's best_f1_thresh."
         },
     )
+
+
+@dataclass(kw_only=True)
+class OutputFlags:
+    _argument_group_name = "checkpoints, outputs and the Hub"
+
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where to save (default: outputs/<task>)."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace an earlier run's results, figures, model and checkpoints in --output_dir."
+        },
+    )
     checkpointing_steps: str | None = field(
         default=None, metadata={"help": "Save a checkpoint every N optimizer steps, or 'epoch'."}
     )
@@ -107,25 +206,9 @@ class TrainingConfig:
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' in <output_dir>/checkpoints."}
     )
-    overwrite_output_dir: bool = field(
-        default=False,
-        metadata={
-            "help": "Replace an earlier run's results, figures, model and checkpoints in --output_dir."
-        },
-    )
     report_to: str = field(
         default="auto",
         metadata={"help": "Tracker for accelerator.init_trackers: tensorboard, all, none, auto."},
-    )
-    do_train: bool = field(
-        default=True, metadata={"help": "Train; with --do_train false, only evaluate --model."}
-    )
-    framework: str = field(
-        default="pytorch",
-        metadata={
-            "help": "pytorch (Accelerate) or tensorflow (Keras 3 and KerasHub: pip install '.[tf]').",
-            "choices": ["pytorch", "tensorflow"],
-        },
     )
     push_to_hub: bool = field(
         default=False,
@@ -135,6 +218,15 @@ class TrainingConfig:
         default=None, metadata={"help": "Hub repository for --push_to_hub: user/name."}
     )
     debug: bool = field(default=False, metadata={"help": "Show Python tracebacks for errors in the input."})
+
+
+FLAG_GROUPS = (DataFlags, ColumnFlags, ModelFlags, OptimizerFlags, TaskSettingFlags, OutputFlags)
+"""In `--help` order."""
+
+
+@dataclass(kw_only=True)
+class TrainingConfig(OutputFlags, TaskSettingFlags, OptimizerFlags, ModelFlags, ColumnFlags, DataFlags):
+    """Every flag of `train.py` in one object; also readable from a YAML or JSON file given as the only argument."""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -146,10 +238,12 @@ class TrainingConfig:
 
 
 def parse_args(argv: list[str] | None = None) -> TrainingConfig:
-    parser = HfArgumentParser(TrainingConfig, description=__doc__.split("\n")[0])
+    parser = HfArgumentParser(FLAG_GROUPS, description=__doc__.split("\n")[0])
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(argv[0])[0]
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(argv[0])[0]
-    return parser.parse_args_into_dataclasses(args=argv)[0]
+        groups = parser.parse_yaml_file(argv[0])
+    elif len(argv) == 1 and argv[0].endswith(".json"):
+        groups = parser.parse_json_file(argv[0])
+    else:
+        groups = parser.parse_args_into_dataclasses(args=argv)
+    return TrainingConfig(**{f.name: getattr(g, f.name) for g in groups for f in dataclasses.fields(g)})

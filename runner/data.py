@@ -1,4 +1,5 @@
-"""Raw splits for a run: loaded, a validation split held out when the data has none, selected, checked."""
+"""Raw splits for a run: the data's format chosen, loaded, a validation split held out when the data has none,
+selected, checked."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from processing.tasks import Task
 
 from .checks import check_splits, refuse
 from .config import TrainingConfig
+from .formats import data_format, loader_options
 
 
-def load_raw(config: TrainingConfig, loader: str, task: Task) -> datasets.DatasetDict:
+def load_raw(config: TrainingConfig, loader: str | None, task: Task) -> datasets.DatasetDict:
     """Raw splits from the loaders, with a seeded validation split held out of train when the data has none."""
     files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
     data_files = {split: path for split, path in files.items() if path} or None
-    raw = loaders.load_dataset(loader, data_dir=config.data_dir, data_files=data_files)
+    name = data_format(config, loader)
+    raw = loaders.load_dataset(
+        name, data_dir=config.data_dir, data_files=data_files, **loader_options(config, name, task)
+    )
     size = int(config.validation_size) if config.validation_size >= 1 else config.validation_size
     if "validation" not in raw and isinstance(size, int) and size >= len(raw["train"]):
         raise refuse(
