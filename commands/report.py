@@ -1,5 +1,9 @@
 """`python -m commands.report NAME --data_dir DIR --out report/`: look at a data set before training on it.
 
+NAME is a task (`text-classification`, `imdb`, ...) or a format that holds one task's data (`conll`,
+`label_studio`); the data flags are `train.py`'s (`--data_format`, `--train_file`, the column and label flags), so
+the report reads the data exactly as training will.
+
 One function, `compute_report`, counts everything (examples per label, token lengths under the model's tokenizer,
 SQuAD windows, what the loader repaired or skipped); the printed summary, the PNG plots and `summary.json` are all
 read from its result, so they cannot disagree. Input the loaders reject is not counted here: it stops the report
@@ -8,7 +12,6 @@ with the same `DataFormatError` (file, line and what was expected) as training w
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -16,22 +19,23 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, HfArgumentParser, PreTrainedTokenizerBase
 
 from loaders import LOADERS, DataFormatError, load_with_repairs
 from loaders.repairs import REPAIRS
 from processing.models import DEFAULT_MODEL, resolve_model
 from processing.question_answering import DOC_STRIDE, prepare_eval_features
 from processing.registry import TASKS
-from processing.tasks import Task
 from processing.token_classification import split_tag
+from runner import formats
+from runner.config import ColumnFlags, TrainingConfig
 
-"""The same default as `train.py --doc_stride`, so the window counts are those training would see."""
 TOKENIZE_CHUNK = 1000
 """Rows tokenized per call: bounds memory on 25,000 IMDb reviews without a per-row call's overhead."""
 
@@ -78,19 +82,31 @@ class DataReport:
 
 def compute_report(
     name: str,
-    data_dir: str | Path,
+    data_dir: str | Path | None = None,
     model: str = DEFAULT_MODEL,
     max_seq_length: int | None = None,
     doc_stride: int = DOC_STRIDE,
     cache_dir: str | None = None,
+    **data_flags: Any,
 ) -> DataReport:
     """Load the data as training does and count everything the summary and the plots show.
 
     `max_seq_length` defaults to the task's training default (256 for texts, 128 for CoNLL, 384 for SQuAD).
+    `data_flags` are `train.py`'s data, column and label flags (`train_file=...`, `text_column=...`).
     """
-    task = _task_for(name)
+    config = _data_config(name, data_dir, data_flags)
+    choice = TASKS[config.task]
+    task = choice.task
     max_seq_length = max_seq_length or task.default_max_seq_length
-    dataset, fixes = load_with_repairs(name, data_dir=data_dir, cache_dir=cache_dir)
+    data_format = formats.data_format(config, choice.loader)
+    files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}
+    dataset, fixes = load_with_repairs(
+        data_format,
+        data_dir=config.data_dir,
+        data_files={split: path for split, path in files.items() if path} or None,
+        cache_dir=cache_dir,
+        **formats.loader_options(config, data_format, task),
+    )
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
     stride = doc_stride if task.cuts_windows else None
     splits = [
@@ -99,7 +115,7 @@ def compute_report(
     ]
     return DataReport(
         name=name,
-        data_dir=str(data_dir),
+        data_dir=str(data_dir or config.train_file),
         model=model,
         max_seq_length=max_seq_length,
         doc_stride=stride,
@@ -108,8 +124,18 @@ def compute_report(
     )
 
 
-def _task_for(name: str) -> Task:
-    return next(choice.task for choice in TASKS.values() if choice.loader == name)
+def _data_config(name: str, data_dir: str | Path | None, data_flags: dict[str, Any]) -> TrainingConfig:
+    """`train.py`'s settings for reading the data: NAME as a task, or as a format holding one task's data."""
+    if name not in TASKS:
+        schema = getattr(LOADERS[name][0], "SCHEMA", None) if name in LOADERS else None
+        task_name = next((task for task, choice in TASKS.items() if choice.task.name == schema), None)
+        if task_name is None:
+            raise ValueError(
+                f"{name}: expected a task ({', '.join(TASKS)}) or a format that holds one task's data"
+            )
+        data_flags = {"data_format": name, **data_flags}
+        name = task_name
+    return TrainingConfig(task=name, data_dir=None if data_dir is None else str(data_dir), **data_flags)
 
 
 def _split_stats(
@@ -134,9 +160,13 @@ def _split_stats(
 
 
 def label_counts(rows: datasets.Dataset) -> dict[str, int]:
-    """Examples per class (`unlabelled` for label -1), entities per type (counted by their B- tag), or
-    answerable/unanswerable questions."""
+    """Examples per class (`unlabelled` for label -1; with several labels per example, each label counts),
+    entities per type (counted by their B- tag), or answerable/unanswerable questions."""
     features = rows.features
+    if "labels" in features:
+        names = features["labels"].feature.names
+        counts = Counter(i for row in rows["labels"] for i in row)
+        return {name: counts[i] for i, name in enumerate(names)}
     if "label" in features:
         names = features["label"].names
         counts = Counter(rows["label"])
@@ -152,8 +182,14 @@ def label_counts(rows: datasets.Dataset) -> dict[str, int]:
 
 
 def token_lengths(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Tokens with special tokens, as the model would get them untruncated; each SQuAD context counts once, since
-    its questions share it."""
+    """Tokens with special tokens, as the model would get them untruncated (a sentence pair as one input); each
+    SQuAD context counts once, since its questions share it."""
+    if "text_pair" in rows.column_names:
+        return [
+            len(ids)
+            for texts, pairs in zip(_chunks(rows["text"]), _chunks(rows["text_pair"]), strict=True)
+            for ids in tokenizer(texts, pairs, verbose=False)["input_ids"]
+        ]
     if "text" in rows.column_names:
         texts, split_into_words = rows["text"], False
     elif "tokens" in rows.column_names:
@@ -197,7 +233,7 @@ def _quantiles(lengths: list[int]) -> dict[str, int]:
 
 
 def loader_fixes(name: str, data_dir: str | Path, cache_dir: str | None = None) -> dict[str, dict[str, int]]:
-    """Per split, what the loader repaired or skipped, as it counted them while reading the files."""
+    """Per split, what the loader of format `name` repaired or skipped, as it counted them reading the files."""
     return load_with_repairs(name, data_dir=data_dir, cache_dir=cache_dir)[1]
 
 
@@ -327,10 +363,16 @@ def plot_windows(report: DataReport) -> Figure:
     return figure
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m commands.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", choices=sorted(LOADERS))
-    parser.add_argument("--data_dir", required=True)
+def _parser() -> HfArgumentParser:
+    """The report's own flags, then `train.py`'s column and label flags (same names, same help)."""
+    parser = HfArgumentParser(
+        ColumnFlags, prog="python -m commands.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("name", help=f"a task ({', '.join(TASKS)}) or a format: {', '.join(sorted(LOADERS))}")
+    parser.add_argument("--data_format", choices=sorted(LOADERS))
+    parser.add_argument("--data_dir")
+    for split in ("train", "validation", "test"):
+        parser.add_argument(f"--{split}_file")
     parser.add_argument("--cache_dir")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="whose tokenizer counts the tokens")
     parser.add_argument(
@@ -344,12 +386,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    columns, args = _parser().parse_args_into_dataclasses(args=argv)
+    data_flags = {
+        **dataclasses.asdict(columns),
+        **{key: getattr(args, key) for key in ("data_format", "train_file", "validation_file", "test_file")},
+    }
     try:
         report = compute_report(
-            args.name, args.data_dir, args.model, args.max_seq_length, args.doc_stride, args.cache_dir
+            args.name,
+            args.data_dir,
+            args.model,
+            args.max_seq_length,
+            args.doc_stride,
+            args.cache_dir,
+            **data_flags,
         )
-    except DataFormatError as err:
+    except (DataFormatError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print("\n".join(summary_lines(report)))

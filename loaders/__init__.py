@@ -48,11 +48,15 @@ def load_dataset(
 
 
 def load_with_repairs(
-    name: str, data_dir: str | Path | None = None, cache_dir: str | None = None, **config_kwargs
+    name: str,
+    data_dir: str | Path | None = None,
+    cache_dir: str | None = None,
+    data_files: str | list[str] | dict[str, str | list[str]] | None = None,
+    **config_kwargs,
 ) -> tuple[datasets.DatasetDict, dict[str, dict[str, int]]]:
     """`load_dataset`, and per split what the loader repaired or skipped while preparing it (keys and meanings in
     `repairs.REPAIRS`), as counted when the files were read, also for a data set reused from the cache."""
-    builder = _prepared(name, data_dir, None, cache_dir, None, None, config_kwargs)
+    builder = _prepared(name, data_dir, data_files, cache_dir, None, None, config_kwargs)
     return builder.as_dataset(), repairs.read(builder.cache_dir)
 
 
