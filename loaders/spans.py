@@ -223,13 +223,7 @@ def read_label_studio(path: str | Path, text_key: str | None, counts: Counter[st
                 "are not read)",
                 where,
             )
-        text = task["data"].get(key)
-        if not isinstance(text, str):
-            raise DataFormatError(
-                path,
-                f'"data" has no text field {key!r} (it has {sorted(task["data"])}); pass text_key',
-                where,
-            )
+        text = _text(path, where, task["data"], key, '"data"')
         annotation = _chosen_annotation(path, task, where, counts)
         if annotation is None:
             counts["unannotated_tasks"] += 1
@@ -252,7 +246,8 @@ def read_label_studio(path: str | Path, text_key: str | None, counts: Counter[st
 
 def _label_studio_text_key(path: str | Path, tasks: list) -> str:
     """The `data` field the spans were drawn on: the one named by the results' `to_name`, else `text`, else the
-    only string field every task has. Spans on several text fields cannot be one word sequence: an error."""
+    only string field every task has. Spans on several text fields cannot be one word sequence: an error, and so
+    are several string fields, none of them named."""
     data = [task["data"] for task in tasks if isinstance(task, dict) and isinstance(task.get("data"), dict)]
     to_names = {
         result.get("to_name")
@@ -273,8 +268,8 @@ def _label_studio_text_key(path: str | Path, tasks: list) -> str:
     for key in [*to_names, "text"]:
         if key in fields:
             return key
-    if len(fields) == 1:
-        return fields.pop()
+    if len(fields) < 2:
+        return fields.pop() if fields else "text"  # without one, each task's error names what it has
     raise DataFormatError(
         path,
         f'cannot tell which field of "data" holds the text (string fields of every task: {sorted(fields)}); '
@@ -360,11 +355,7 @@ def read_doccano(path: str | Path, text_key: str | None, counts: Counter[str]) -
             )
         record_id = record.get("id", number)
         where = f"record {record_id}, line {number}" if "id" in record else f"line {number}"
-        text = record.get(key)
-        if not isinstance(text, str):
-            raise DataFormatError(
-                path, f"has no text field {key!r} (it has {sorted(record)}); pass text_key", where
-            )
+        text = _text(path, where, record, key, "the record")
         relations = record.get("relations")
         counts["other_results"] += len(relations) if isinstance(relations, list) else 0
         read += 1
@@ -397,6 +388,18 @@ def _doccano_spans(path: str | Path, where: str, text: str, record: dict) -> lis
         start, end = _offsets(path, where, start, end)
         spans.append(_span(path, where, text, start, end, [label] if label is not None else []))
     return spans
+
+
+def _text(path: str | Path, where: str, fields: dict, key: str, holder: str) -> str:
+    if key not in fields:
+        raise DataFormatError(
+            path, f"{holder} has no text field {key!r} (it has {sorted(fields)}); pass text_key", where
+        )
+    if not isinstance(fields[key], str):
+        raise DataFormatError(
+            path, f"{holder} field {key!r} must be the text, got {_shown(fields[key])}", where
+        )
+    return fields[key]
 
 
 # Spans to words and tags
@@ -472,7 +475,7 @@ def _on_word_boundaries(path: str | Path, record: Record, span: Span, strict: bo
         raise DataFormatError(
             path,
             f"span {_described(text, span)} does not fall on word boundaries: it cuts the word "
-            f"{_shown(text[word_start:word_end])} (strict)",
+            f"{_shown(text[word_start:word_end])} (strict; otherwise the span is widened to the whole word)",
             record.where,
         )
     start = _word_around(text, span.start)[0] if start_inside else span.start
