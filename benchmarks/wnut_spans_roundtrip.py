@@ -7,8 +7,8 @@ the tokens joined by single spaces and one character span per entity of its BIO 
 of the same type after it), as:
 
 label_studio:        a Label Studio JSON export (one annotation per task, the span's text given with its offsets);
-label_studio_utf16:  the same with offsets counted in UTF-16 code units, as Label Studio wrote them before 1.4 for
-                     text with emoji (the loader converts them, and counts how many it converted);
+label_studio_utf16:  the same with offsets counted in UTF-16 code units, as older Label Studio versions wrote them
+                     for text with emoji (the loader converts them, and counts how many it converted);
 doccano:             a doccano JSONL export (`"label": [[start, end, type], ...]`).
 
 into `OUT_DIR/<format>/{train,dev}.<ext>`, loaded back with `loaders.load_with_repairs(<format>, ...)` (entity types

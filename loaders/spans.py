@@ -14,13 +14,13 @@ the words must follow the spans, which a tokenizer does not know.
 
 What is read, and what is not (every case is counted in `repairs.REPAIRS` or is an error naming the record):
 - Label Studio: per task, one annotation. Cancelled annotations (`was_cancelled`, or `skipped` in older exports)
-  are not read; of several others, the one marked `ground_truth` is read, else the most recently updated one, so a
-  text is one document, never several with different tags. A task with no annotation left is skipped: read as
+  are not read; of several others, the one marked `ground_truth` is read, else the most recently updated one, so
+  a text is one document, never several with different tags. A task with no annotation left is skipped: read as
   all `O`, its unlabelled entities would teach the model that they are not entities. `predictions` (a model's
   output, not an annotator's) are never read; results that are not `labels` spans (choices, relations, ...) are
-  counted and not read. When a result gives the span's `text` and the offsets do not point at it, offsets counted
-  in UTF-16 code units (Label Studio before 1.4 with emoji in the text) are converted; any other disagreement is
-  an error, as it means the offsets refer to another text.
+  counted and not read. When a result gives the span's `text` and the offsets do not point at it, offsets
+  counted in UTF-16 code units (older Label Studio versions, with emoji in the text) are converted; any other
+  disagreement is an error, as it means the offsets refer to another text.
 - doccano: every record is read (an export cannot tell "no entity" from "not annotated"; export only approved
   documents to leave unannotated ones out); relations are counted and not read.
 - Both: a span is trimmed of whitespace at its edges (selections often take the next space); the same span given
@@ -54,6 +54,18 @@ TOOL_NAMES = {"label_studio": "Label Studio JSON export", "doccano": "doccano JS
 OUTSIDE = "O"
 _WORD = re.compile(r"\S+")
 _SHOWN_CHARS = 40
+SPAN_REPAIRS = (
+    "unannotated_tasks",
+    "cancelled_annotations",
+    "extra_annotations",
+    "other_results",
+    "utf16_offsets",
+    "duplicate_spans",
+    "widened_spans",
+    "punctuation_cuts",
+    "empty_documents",
+)
+"""The `repairs.REPAIRS` keys this loader counts (all reported, zero or not)."""
 
 
 @dataclass
@@ -172,19 +184,6 @@ class Spans(datasets.GeneratorBasedBuilder):
                     )
                 yield f"{path}:{index}", {"id": record.id, "tokens": tokens, "ner_tags": tags}
         repairs.save(self, split, f"files {paths[0] if paths else ''}", counts)
-
-
-SPAN_REPAIRS = (
-    "unannotated_tasks",
-    "cancelled_annotations",
-    "extra_annotations",
-    "other_results",
-    "utf16_offsets",
-    "duplicate_spans",
-    "widened_spans",
-    "punctuation_cuts",
-    "empty_documents",
-)
 
 
 def tag_names(label_names: list[str]) -> list[str]:
@@ -309,6 +308,7 @@ def _label_studio_span(path: str | Path, where: str, text: str, value: Any, coun
     if isinstance(given, str) and text[start:end] != given:
         converted = _from_utf16(text, start, end)
         if converted is None or text[converted[0] : converted[1]] != given:
+            _span(path, where, text, start, end, value.get("labels"))  # offsets outside the text say so first
             raise DataFormatError(
                 path,
                 f"span {start}-{end} is {_shown(text[start:end])} in the text but {_shown(given)} in the "

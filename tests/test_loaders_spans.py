@@ -413,6 +413,10 @@ def test_label_studio_span_text_that_does_not_match_the_offsets_is_an_error(tmp_
     message = load_error(tmp_path, "label_studio", tasks)
     assert 'task 3: span 0-4 is "Rome" in the text but "Milan" in the export' in message
 
+    tasks[0]["annotations"][0]["result"][0]["value"].update(start=8, end=15, text="old ago")
+    message = load_error(tmp_path, "label_studio", tasks)
+    assert message.endswith("task 3: span 8-15 is outside the text of 12 characters")
+
 
 # Label sets
 
