@@ -259,7 +259,8 @@ def _label_studio_text_key(path: str | Path, tasks: list) -> str:
     }
     if len(to_names) > 1:
         raise DataFormatError(
-            path, f"labels spans on several text fields (to_name {sorted(map(str, to_names))}); one is read"
+            path,
+            f"has spans on several text fields (to_name {sorted(map(str, to_names))}); one text per task is read",
         )
     fields = set.intersection(
         *({key for key, value in d.items() if isinstance(value, str)} for d in data or [{}])
@@ -295,9 +296,12 @@ def _chosen_annotation(path: str | Path, task: dict, where: str, counts: Counter
     counts["extra_annotations"] += len(live) - 1
     ground_truth = [a for a in live if a.get("ground_truth") is True]
     # A stable sort keeps the export's order among equal times, so the last one listed wins a tie.
-    return sorted(ground_truth or live, key=lambda a: str(a.get("updated_at") or a.get("created_at") or ""))[
-        -1
-    ]
+    return sorted(ground_truth or live, key=_last_saved)[-1]
+
+
+def _last_saved(annotation: dict) -> str:
+    """When an annotation was last saved, as Label Studio writes it (ISO 8601, which sorts as text)."""
+    return str(annotation.get("updated_at") or annotation.get("created_at") or "")
 
 
 def _label_studio_span(path: str | Path, where: str, text: str, value: Any, counts: Counter[str]) -> Span:

@@ -553,6 +553,19 @@ def test_text_field_is_the_one_the_spans_name_or_text_key(tmp_path):
     assert tagged(ds["train"]) == [[("Rome", "B-LOC")]]
 
 
+def test_spans_on_two_text_fields_are_an_error(tmp_path):
+    tasks = [task(1, "Rome", [(0, 4, "LOC")]), task(2, "Oslo", [(0, 4, "LOC")])]
+    tasks[1]["annotations"][0]["result"][0]["to_name"] = "title"
+    message = load_error(tmp_path, "label_studio", tasks)
+    assert "train.json: has spans on several text fields (to_name ['text', 'title'])" in message
+
+
+def test_doccano_older_labels_key_is_read(tmp_path):
+    line = json.dumps({"id": 1, "text": "Rome", "labels": [[0, 4, "LOC"]]})
+    ds = load(tmp_path, "doccano", export_dir(tmp_path / "e", "doccano", [line]))
+    assert tagged(ds["train"]) == [[("Rome", "B-LOC")]]
+
+
 def test_empty_text_is_skipped_and_counted(tmp_path):
     lines = [doccano(1, "Rome", [(0, 4, "LOC")]), doccano(2, "  ", [])]
     ds, counts = load_counts(tmp_path, "doccano", export_dir(tmp_path / "e", "doccano", lines))
