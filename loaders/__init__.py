@@ -1,4 +1,5 @@
-"""Raw files to typed Arrow datasets: `load_dataset("imdb" | "wnut17" | "conll" | "squad_v2", data_dir=...)`.
+"""Raw files to typed Arrow datasets: `load_dataset("imdb" | "wnut17" | "conll" | "squad_v2", data_dir=...)`,
+and NER span annotations exported by annotation tools (`"label_studio"`, `"doccano"`).
 
 `datasets` no longer runs loading scripts, so the builders are used as classes here, behind the same one call.
 """
@@ -16,6 +17,7 @@ from . import repairs
 from .archives import content_key
 from .conll import Conll
 from .errors import DataFormatError
+from .spans import Spans
 from .squad import Squad
 from .text_folders import TextFolders
 
@@ -26,6 +28,8 @@ LOADERS: dict[str, tuple[type[datasets.DatasetBuilder], str]] = {
     "wnut17": (Conll, "wnut17"),
     "conll": (Conll, "conll"),
     "squad_v2": (Squad, "squad_v2"),
+    "label_studio": (Spans, "label_studio"),
+    "doccano": (Spans, "doccano"),
 }
 
 

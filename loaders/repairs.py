@@ -23,6 +23,15 @@ REPAIRS = {
     "nested_files": "files in subfolders of label folders, not read",
     "whitespace_separators": "whitespace-only document separators read as blank lines",
     "repaired_answer_starts": "answer_start offsets 1-2 characters off, repaired",
+    "unannotated_tasks": "annotation tasks without an annotation (none, or all cancelled), skipped",
+    "cancelled_annotations": "annotations cancelled by the annotator, not read",
+    "extra_annotations": "further annotations of a task (its ground truth, else its latest, is read), not read",
+    "other_results": "annotation results that are not entity spans (choices, relations, ...), not read",
+    "utf16_offsets": "span offsets counted in UTF-16 code units (emoji in older Label Studio), converted",
+    "duplicate_spans": "entity spans given twice with the same label, read once",
+    "widened_spans": "entity spans with an edge inside a word, widened to the whole word",
+    "punctuation_cuts": "words cut at a span edge next to punctuation (a span on Paris in 'Paris.')",
+    "empty_documents": "annotated texts without a word, skipped",
 }
 """Every count a loader reports, with what it means to a reader of the data report."""
 _PREFIX = "repairs"
