@@ -133,7 +133,7 @@ def _data_config(name: str, data_dir: str | Path | None, data_flags: dict[str, A
             raise ValueError(
                 f"{name}: expected a task ({', '.join(TASKS)}) or a format that holds one task's data"
             )
-        data_flags = {"data_format": name, **data_flags}
+        data_flags = {**data_flags, "data_format": data_flags.get("data_format") or name}
         name = task_name
     return TrainingConfig(task=name, data_dir=None if data_dir is None else str(data_dir), **data_flags)
 

@@ -41,6 +41,8 @@ WNUT17_FILES = {
     datasets.Split.VALIDATION: "emerging.dev.conll",
     datasets.Split.TEST: "emerging.test.annotated",
 }
+SHOWN_CHARS = 80
+"""How much of a bad line an error quotes: enough to recognise it, never a whole file read as one line."""
 DATA_EXTENSIONS = frozenset({".conll", ".txt", ".tsv", ".iob", ".iob2", ".bio"})
 NOT_TAKEN_RULE = (
     "split files are W-NUT's file names or files ending in "
@@ -173,7 +175,8 @@ def read_conll(path: str | Path, delimiter: str | None = "\t") -> Iterator[Docum
         parts = line.split(None if delimiter == WHITESPACE else delimiter)
         if len(parts) != 2 or not parts[0] or not parts[1].strip():
             expected = "a token and a tag separated by a TAB" if delimiter == "\t" else "a token and a tag"
-            raise DataFormatError(path, f"expected {expected}, got {line!r}", f"line {number}")
+            shown = line if len(line) <= SHOWN_CHARS else line[: SHOWN_CHARS - 3] + "..."
+            raise DataFormatError(path, f"expected {expected}, got {shown!r}", f"line {number}")
         if not tokens:
             first_line = number
         tokens.append(parts[0])

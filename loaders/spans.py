@@ -104,6 +104,9 @@ class Record(NamedTuple):
 
 
 class Spans(datasets.GeneratorBasedBuilder):
+    SCHEMA = "token-classification"
+    """The table it produces: the `datasets` schema the task of that name reads."""
+
     BUILDER_CONFIG_CLASS = SpansConfig
     BUILDER_CONFIGS = [SpansConfig(name="label_studio"), SpansConfig(name="doccano")]
     DEFAULT_CONFIG_NAME = "label_studio"
