@@ -23,6 +23,7 @@ REPAIRS = {
     "nested_files": "files in subfolders of label folders, not read",
     "whitespace_separators": "whitespace-only document separators read as blank lines",
     "repaired_answer_starts": "answer_start offsets 1-2 characters off, repaired",
+    "row_number_ids": "rows given their row number as id (their file has no id column)",
 }
 """Every count a loader reports, with what it means to a reader of the data report."""
 _PREFIX = "repairs"

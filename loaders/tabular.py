@@ -23,7 +23,8 @@ Everything is checked before anything is tokenized, and each problem is one `Dat
 row (`line` for JSON Lines): missing columns, labels that are floats, booleans, empty or null, tags that are not a
 list or not as long as the tokens, answers not at their offset in the context, a label validation or test has that
 train never had. Class names come from `label_names` when given, else from the train split (strings sorted, ints
-sorted numerically and named `str(int)`). Integer labels given with `label_names` are ids into it, unless every name
+sorted numerically and named `str(int)`; tags in the CoNLL loader's order, `O` then B-/I- per type, so the same
+tags give the same ids in every format). Integer labels given with `label_names` are ids into it, unless every name
 is itself an integer, in which case the integer is the name (ratings 1..5 with `label_names=["1", ..., "5"]`).
 """
 
@@ -44,6 +45,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import repairs
+from .conll import order_tags
 from .errors import DataFormatError
 from .files import order_splits, read_text, split_from_name, warn_not_taken
 from .squad import FEATURES as QA_FEATURES
@@ -87,6 +89,7 @@ class TabularConfig(datasets.BuilderConfig):
     answer) are read only when mapped. `label_names`: the class names in label-id order; by default collected from
     the train split. `label_columns`: multi-label data as one 0/1 column per class, named by the column.
     `datasets` hashes these fields into the cache folder's name, so a changed mapping is never served stale.
+    `name` is the file format (`csv`, `tsv`, `jsonl`, `parquet`).
     """
 
     schema: str = TEXT_CLASSIFICATION
@@ -94,8 +97,9 @@ class TabularConfig(datasets.BuilderConfig):
     label_names: list[str] | None = None
     label_columns: list[str] | None = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
+        """Mistakes in the config itself, before any file is read (`datasets` sets the fields given to
+        `load_dataset` after `__post_init__` has run, so the builder calls this)."""
         if self.schema not in SCHEMAS:
             raise ValueError(f"unknown schema {self.schema!r}; expected one of {sorted(SCHEMAS)}")
         unknown = sorted(set(self.columns or {}) - set(SCHEMAS[self.schema]))
@@ -128,6 +132,7 @@ class Tabular(datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "csv"
 
     def _info(self) -> datasets.DatasetInfo:
+        self.config.check()
         schema = self.config.schema
         if schema == QUESTION_ANSWERING:
             features = QA_FEATURES
@@ -198,6 +203,8 @@ class Tabular(datasets.GeneratorBasedBuilder):
             for where, row in self._rows(path):
                 require_columns(path, where, row, self._required())
                 values.update(self._raw_labels(path, where, row))
+        if self.config.schema == TOKEN_CLASSIFICATION:
+            return order_tags(values)  # tags are names here: integer tags need label_names
         return names_from_values(values)
 
     def _stored_names(self, path: str) -> list[str] | None:
@@ -408,7 +415,13 @@ def columns_of(path: str | Path, file_format: str) -> list[str]:
         with pacsv.open_csv(path, parse_options=_parse_options(file_format)) as reader:
             return reader.schema.names
     except (pa.ArrowInvalid, OSError) as err:
-        raise DataFormatError(path, f"is not a readable {file_format} file ({err})") from None
+        raise _not_valid(path, file_format, err) from None
+
+
+def _not_valid(path: Path, file_format: str, err: Exception) -> DataFormatError:
+    """pyarrow knows no row number where quoted values may span lines; its message quotes the bad row instead."""
+    message = str(err).removeprefix("CSV parse error: ")
+    return DataFormatError(path, f"is not valid {file_format.upper()} ({message})")
 
 
 def _parse_options(file_format: str) -> pacsv.ParseOptions:
@@ -439,9 +452,7 @@ def _csv_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, Any
                     number += 1
                     yield f"row {number}", row
     except pa.ArrowInvalid as err:
-        raise DataFormatError(
-            path, f"is not valid {file_format.upper()} ({err})", f"after row {number}"
-        ) from None
+        raise _not_valid(path, file_format, err) from None
 
 
 def _jsonl_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, Any]]]:
