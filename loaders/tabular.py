@@ -256,21 +256,22 @@ class Tabular(datasets.GeneratorBasedBuilder):
     def _label_id(self, path: str, where: str, value: str | int, names: list[str]) -> int:
         """The class id of a label, with an error naming the label and row when the names do not hold it."""
         given = bool(self.config.label_names)
+        noun = "tag" if self.config.schema == TOKEN_CLASSIFICATION else "label"
         if isinstance(value, int) and given and not all(_INTEGER.fullmatch(n) for n in names):
             if 0 <= value < len(names):
                 return value
             raise DataFormatError(
-                path, f"label id {value} is not an id into label_names (0 to {len(names) - 1})", where
+                path, f"{noun} id {value} is not an id into label_names (0 to {len(names) - 1})", where
             )
         name = str(value)
         if name in names:
             return names.index(name)
         if given:
-            raise DataFormatError(path, f"label {name!r} is not in label_names {names}", where)
+            raise DataFormatError(path, f"{noun} {name!r} is not in label_names {names}", where)
         if self._stored_names(path) is not None:
-            raise DataFormatError(path, f"label {name!r} is not among the file's class names {names}", where)
+            raise DataFormatError(path, f"{noun} {name!r} is not among the file's class names {names}", where)
         raise DataFormatError(
-            path, f"label {name!r} is not in the train split (train has {names}); pass label_names", where
+            path, f"{noun} {name!r} is not in the train split (train has {names}); pass label_names", where
         )
 
     # Rows

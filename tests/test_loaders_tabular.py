@@ -415,6 +415,19 @@ def test_a_label_not_in_label_names(tmp_path):
     assert message.endswith("row 2: label 'meh' is not in label_names ['neg', 'pos']")
 
 
+def test_a_tag_not_in_label_names_and_an_id_out_of_range(tmp_path):
+    message = bad(
+        tmp_path,
+        "train.csv",
+        "tokens,ner_tags\nParis,B-LOC\n",
+        schema="token-classification",
+        label_names=["O"],
+    )
+    assert message.endswith("row 1: tag 'B-LOC' is not in label_names ['O']")
+    message = bad(tmp_path, "train.jsonl", '{"text": "a", "label": 2}\n', label_names=["neg", "pos"])
+    assert message.endswith("line 1: label id 2 is not an id into label_names (0 to 1)")
+
+
 @pytest.mark.parametrize("value", ["2", "yes", "1.0"])
 def test_0_1_columns_hold_only_0_or_1(tmp_path, value):
     message = bad(
