@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -412,7 +412,7 @@ def columns_of(path: str | Path, file_format: str) -> list[str]:
         if file_format == "parquet":
             return pq.read_schema(path).names
         if file_format == "jsonl":
-            return next((list(row) for _, row in _jsonl_rows(path, file_format)), [])
+            return list(_first_record(path))
         with pacsv.open_csv(path, parse_options=_parse_options(file_format)) as reader:
             return reader.schema.names
     except (pa.ArrowInvalid, OSError) as err:
@@ -458,7 +458,11 @@ def _csv_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, Any
 
 def _jsonl_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """One JSON object per line; blank lines are allowed (a trailing newline often leaves one)."""
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
+    yield from _jsonl_records(read_text(path).split("\n"), path, 1)
+
+
+def _jsonl_records(lines: Iterable[str], path: Path, first: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    for number, line in enumerate(lines, start=first):
         if not line.strip():
             continue
         try:
@@ -470,6 +474,18 @@ def _jsonl_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, A
                 path, f"expected a JSON object, got {type(record).__name__}", f"line {number}"
             )
         yield f"line {number}", record
+
+
+def _first_record(path: Path) -> dict[str, Any]:
+    """The first object of a JSON Lines file, read without reading the rest (empty when there is none)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    return next(_jsonl_records([line], path, number))[1]
+    except UnicodeDecodeError:
+        read_text(path)  # raises the error naming the first invalid byte
+    return {}
 
 
 def _parquet_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -447,6 +447,13 @@ def test_broken_files_name_where(tmp_path):
     assert bad(tmp_path, "train.csv", "text,label\na,x\nb,y,extra\n").endswith(
         "train.csv: is not valid CSV (Expected 2 columns, got 3: b,y,extra)"
     )
+    for name in ("latin1.csv", "latin1.jsonl"):
+        path = tmp_path / name
+        path.write_bytes(
+            b'{"text": "caf\xe9", "label": "x"}\n' if name.endswith("jsonl") else b"text,label\ncaf\xe9,x\n"
+        )
+        with pytest.raises(DataFormatError, match=r"not .*UTF.?8"):
+            load(tmp_path, path.suffix[1:], {"train": path})
     assert bad(tmp_path, "train.csv", "text,label\n").endswith(
         "holds no rows (expected a header and at least one data row)"
     )
@@ -474,3 +481,15 @@ def test_wnut17_as_json_lines_loads_to_the_conll_loaders_rows(tmp_path, shared_d
     for split in conll:
         assert ds[split].features == conll[split].features
         assert ds[split].to_list() == conll[split].to_list()
+
+
+def test_imdb_as_csv_loads_to_the_folder_loaders_rows(tmp_path, shared_data):
+    folders = load_dataset(
+        "imdb", data_dir=shared_data / "imdb" / "aclImdb-train.tar.gz", cache_dir=str(tmp_path / "cache")
+    )["train"]
+    names = folders.features["label"].names
+    rows = [{"review": r["text"], "sentiment": names[r["label"]]} for r in folders]
+    path = write_rows(tmp_path / "reviews.csv", "csv", rows)
+    ds = load(tmp_path, "csv", {"train": path}, columns={"text": "review", "label": "sentiment"})
+    assert ds["train"].features == folders.features
+    assert ds["train"].to_list() == folders.to_list()
