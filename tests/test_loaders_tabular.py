@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from loaders import DataFormatError, load_dataset, load_with_repairs
+from loaders.__main__ import summarize
 from loaders.conll import WNUT17_LABELS
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
@@ -195,6 +196,11 @@ def test_multi_label_as_a_list_column(tmp_path):
     feature = ds["train"].features["labels"]
     assert feature == datasets.List(datasets.ClassLabel(names=["economy", "politics", "sport"]))
     assert ds["train"]["labels"] == [[2, 1], [], [0]]
+
+
+def test_multi_label_summary_counts_rows_per_label(tmp_path):
+    ds = load_rows(tmp_path, "jsonl", MULTI_LABEL, schema="multi-label-classification")
+    assert summarize(ds) == ["       train:      3 rows  economy=1, politics=1, sport=1, no label=1"]
 
 
 def test_multi_label_as_0_1_columns(tmp_path):
