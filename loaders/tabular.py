@@ -30,6 +30,7 @@ is itself an integer, in which case the integer is the name (ratings 1..5 with `
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -410,13 +411,25 @@ def columns_of(path: str | Path, file_format: str) -> list[str]:
     path = Path(path)
     try:
         if file_format == "parquet":
-            return pq.read_schema(path).names
-        if file_format == "jsonl":
+            names = pq.read_schema(path).names
+        elif file_format == "jsonl":
             return list(_first_record(path))
-        with pacsv.open_csv(path, parse_options=_parse_options(file_format)) as reader:
-            return reader.schema.names
+        else:
+            with pacsv.open_csv(path, parse_options=_parse_options(file_format)) as reader:
+                names = reader.schema.names
     except (pa.ArrowInvalid, OSError) as err:
         raise _not_valid(path, file_format, err) from None
+    _check_unique_names(path, names, None)
+    return names
+
+
+def _check_unique_names(path: Path, names: list[str], where: str | None) -> None:
+    """A row as a dict keeps one value per name: a repeated column (or JSON key) would lose the others unseen."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataFormatError(
+            path, f"has the column {repeated[0]!r} more than once; columns must be unique", where
+        )
 
 
 def _not_valid(path: Path, file_format: str, err: Exception) -> DataFormatError:
@@ -465,15 +478,20 @@ def _jsonl_records(lines: Iterable[str], path: Path, first: int) -> Iterator[tup
     for number, line in enumerate(lines, start=first):
         if not line.strip():
             continue
+        where = f"line {number}"
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=functools.partial(_object, path, where=where))
         except json.JSONDecodeError as err:
-            raise DataFormatError(path, f"is not valid JSON ({err.msg})", f"line {number}") from None
+            raise DataFormatError(path, f"is not valid JSON ({err.msg})", where) from None
         if not isinstance(record, dict):
-            raise DataFormatError(
-                path, f"expected a JSON object, got {type(record).__name__}", f"line {number}"
-            )
-        yield f"line {number}", record
+            raise DataFormatError(path, f"expected a JSON object, got {type(record).__name__}", where)
+        yield where, record
+
+
+def _object(path: Path, pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
+    """A JSON object whose keys do not repeat (`json` would keep the last value of a repeated key unseen)."""
+    _check_unique_names(path, [key for key, _ in pairs], where)
+    return dict(pairs)
 
 
 def _first_record(path: Path) -> dict[str, Any]:
@@ -490,6 +508,7 @@ def _first_record(path: Path) -> dict[str, Any]:
 
 def _parquet_rows(path: Path, file_format: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows as stored; a `ClassLabel` column (ids) is read as its class names."""
+    columns_of(path, file_format)  # checks that no column name repeats
     stored = stored_label_names(path)
     number = 0
     try:

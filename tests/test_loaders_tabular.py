@@ -453,6 +453,12 @@ def test_broken_files_name_where(tmp_path):
     assert bad(tmp_path, "train.csv", "text,label\na,x\nb,y,extra\n").endswith(
         "train.csv: is not valid CSV (Expected 2 columns, got 3: b,y,extra)"
     )
+    assert bad(tmp_path, "train.csv", "text,text,label\na,b,c\n").endswith(
+        "train.csv: has the column 'text' more than once; columns must be unique"
+    )
+    assert bad(tmp_path, "train.jsonl", '{"text": "a", "label": "x", "label": "y"}\n').endswith(
+        "train.jsonl, line 1: has the column 'label' more than once; columns must be unique"
+    )
     for name in ("latin1.csv", "latin1.jsonl"):
         path = tmp_path / name
         path.write_bytes(
