@@ -1,5 +1,4 @@
-"""Raw files to typed Arrow datasets: `load_dataset("imdb" | "wnut17" | "conll" | "squad_v2", data_dir=...)`,
-and NER span annotations exported by annotation tools (`"label_studio"`, `"doccano"`).
+"""Raw files to typed Arrow datasets: `load_dataset(FORMAT, data_dir=...)`, FORMAT a key of `LOADERS`.
 
 `datasets` no longer runs loading scripts, so the builders are used as classes here, behind the same one call.
 """
@@ -17,20 +16,37 @@ from . import repairs
 from .archives import content_key
 from .conll import Conll
 from .errors import DataFormatError
+from .formats import detect_format
 from .spans import Spans
 from .squad import Squad
+from .tabular import Tabular
 from .text_folders import TextFolders
 
-__all__ = ["LOADERS", "DataFormatError", "load_dataset", "load_with_repairs", "with_validation_split"]
+__all__ = [
+    "LOADERS",
+    "DataFormatError",
+    "detect_format",
+    "load_dataset",
+    "load_with_repairs",
+    "with_validation_split",
+]
 
 LOADERS: dict[str, tuple[type[datasets.DatasetBuilder], str]] = {
     "imdb": (TextFolders, "imdb"),
+    "folders": (TextFolders, "folders"),
     "wnut17": (Conll, "wnut17"),
     "conll": (Conll, "conll"),
     "squad_v2": (Squad, "squad_v2"),
     "label_studio": (Spans, "label_studio"),
     "doccano": (Spans, "doccano"),
+    "squad": (Squad, "squad_v2"),
+    "csv": (Tabular, "csv"),
+    "tsv": (Tabular, "tsv"),
+    "jsonl": (Tabular, "jsonl"),
+    "parquet": (Tabular, "parquet"),
 }
+"""Format name -> (builder, config). `folders` is any aclImdb-like layout (no download when no data is given);
+`squad` is `squad_v2`, which reads v1.1 files too."""
 
 
 def load_dataset(

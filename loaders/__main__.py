@@ -19,7 +19,8 @@ from .hub import push_dataset
 
 
 def summarize(dataset: datasets.DatasetDict) -> list[str]:
-    """One line per split: row count and the label balance (classes, entity tags, or answerable/unanswerable)."""
+    """One line per split: row count and the label balance (classes, rows per label of multi-label data, entity
+    tags, or answerable/unanswerable)."""
     lines = []
     for split, rows in dataset.items():
         features = rows.features
@@ -29,6 +30,11 @@ def summarize(dataset: datasets.DatasetDict) -> list[str]:
             detail = ", ".join(
                 f"{names[i] if i >= 0 else 'unlabelled'}={n}" for i, n in sorted(counts.items())
             )
+        elif "labels" in features:
+            names = features["labels"].feature.names
+            counts = Counter(names[i] for labels in rows["labels"] for i in labels)
+            none = sum(not labels for labels in rows["labels"])
+            detail = ", ".join(f"{name}={counts[name]}" for name in names) + f", no label={none}"
         elif "ner_tags" in features:
             names = features["ner_tags"].feature.names
             tags = [split_tag(name) for name in names]

@@ -201,7 +201,11 @@ def collect_labels(paths: list[str], delimiter: str | None = "\t") -> list[str]:
 
     For W-NUT 17 this order is exactly the Hub's `wnut_17` label order. Tags without a B-/I- prefix follow, sorted.
     """
-    tags = {tag for path in paths for doc in read_conll(path, delimiter) for tag in doc.tags}
+    return order_tags({tag for path in paths for doc in read_conll(path, delimiter) for tag in doc.tags})
+
+
+def order_tags(tags: set[str]) -> list[str]:
+    """`collect_labels`' order for any set of tags, so the same tags read from another format get the same ids."""
     types = sorted({kind for prefix, kind in map(split_tag, tags) if prefix is not None})
     ordered = ["O"] if "O" in tags else []
     for entity_type in types:

@@ -32,6 +32,7 @@ REPAIRS = {
     "widened_spans": "entity spans with an edge inside a word, widened to the whole word",
     "punctuation_cuts": "words cut at a span edge next to punctuation (a span on Paris in 'Paris.')",
     "empty_documents": "annotated texts without a word, skipped",
+    "row_number_ids": "rows given their row number as id (their file has no id column)",
 }
 """Every count a loader reports, with what it means to a reader of the data report."""
 _PREFIX = "repairs"

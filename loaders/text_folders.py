@@ -46,7 +46,8 @@ class TextFoldersConfig(datasets.BuilderConfig):
 
     `unlabelled_folder`: the folder under train/ holding unlabelled texts (aclImdb's `unsup`).
     `extension`: only files ending with it are examples (aclImdb keeps other files beside the label folders).
-    `download_url`: where to fetch the archive when neither `data_dir` nor `data_files` is given.
+    `download_url`: where to fetch the archive when neither `data_dir` nor `data_files` is given ("" for none:
+    the generic `folders` config has no public default).
     """
 
     label_names: list[str] | None = None
@@ -60,7 +61,10 @@ class TextFolders(datasets.GeneratorBasedBuilder):
     """The table it produces: the `datasets` schema the task of that name reads."""
 
     BUILDER_CONFIG_CLASS = TextFoldersConfig
-    BUILDER_CONFIGS = [TextFoldersConfig(name="imdb", version=datasets.Version("1.0.0"))]
+    BUILDER_CONFIGS = [
+        TextFoldersConfig(name="imdb", version=datasets.Version("1.0.0")),
+        TextFoldersConfig(name="folders", version=datasets.Version("1.0.0"), download_url=""),
+    ]
     DEFAULT_CONFIG_NAME = "imdb"
 
     def __init__(self, *args, cache_dir: str | None = None, **kwargs) -> None:
@@ -95,6 +99,10 @@ class TextFolders(datasets.GeneratorBasedBuilder):
                     "expected a single folder or archive in the aclImdb layout, not several files",
                 )
             return files[0]
+        if not self.config.download_url:
+            raise ValueError(
+                f"a {self.config.name} data set needs data_dir or data_files (no public default)"
+            )
         return None
 
     def _local_folder(self, source: str) -> Path:

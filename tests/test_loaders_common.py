@@ -338,8 +338,8 @@ def test_data_format_error_survives_pickling():
 
 
 def test_unknown_format_name(tmp_path):
-    with pytest.raises(ValueError, match="unknown data set format 'csv'"):
-        load_dataset("csv", data_dir=tmp_path, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="unknown data set format 'xlsx'"):
+        load_dataset("xlsx", data_dir=tmp_path, cache_dir=str(tmp_path / "cache"))
 
 
 @pytest.mark.parametrize("name", sorted(loaders.LOADERS))
