@@ -46,7 +46,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.hf_argparser import string_to_bool
 
-from loaders import DataFormatError
+from loaders import DataFormatError, detect_format
 from loaders.files import read_text
 from loaders.squad import read_squad
 from processing import question_answering
@@ -55,6 +55,8 @@ from processing.outputs import atomic_path
 from processing.predicting import Settings
 from processing.registry import TASKS
 from processing.tasks import Task
+
+from .predict_tables import EXPORT_FORMATS, TABLE_FORMATS, export_documents, table_examples, with_ids
 
 SETTING_DEFAULTS = {
     "doc_stride": question_answering.DOC_STRIDE,
@@ -66,6 +68,8 @@ SETTING_DEFAULTS = {
 MODEL_SETTINGS = ("null_score_diff_threshold",)
 """Settings a run tunes and saves in the model's `config.json` (see `Task.calibrate`): they win over
 `training_args.json`, which holds the flags as given."""
+PREDICT_COLUMNS = ("text", "text_pair", "tokens", "question", "context", "id")
+"""Columns a table's rows are read through (`--text_column`, ...): what predict needs, no labels."""
 USER_ERRORS = (DataFormatError, OSError, ValueError)
 """Bad input, a missing model or file, an unwritable `--out`: one line for the user, no traceback."""
 
@@ -220,11 +224,17 @@ def _squad_questions(file: Path, seen_ids: dict[str, str]) -> list[dict[str, Any
 
 
 def predict(
-    model: str, input_path: str | Path, settings_overrides: dict[str, Any]
+    model: str,
+    input_path: str | Path,
+    settings_overrides: dict[str, Any],
+    data_format: str | None = None,
+    columns: dict[str, str | None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Prediction rows for every example under `input_path`, in file order.
 
     The input is read and checked against the model's task here, before the model runs or anything is written.
+    Rows of a table or records of an annotation export (`data_format`, else told from the file) are read through
+    `columns` (`text`, `text_pair`, `tokens`, `question`, `context`, `id`), and their lines carry the input's id.
     """
     path = Path(input_path)
     if not path.exists():
@@ -232,9 +242,22 @@ def predict(
     model = resolve_model(model)
     _check_model(model)
     task = task_of(model)
-    inputs = read_input(task, path)
+    data_format = data_format or _row_format(path)
+    inputs = read_input(task, path, data_format, columns or {})
     settings = read_settings(model, AutoTokenizer.from_pretrained(model), settings_overrides)
-    return task.predict(model, inputs, settings)
+    rows = task.predict(model, inputs, settings)
+    return rows if data_format is None else with_ids(rows)
+
+
+def _row_format(path: Path) -> str | None:
+    """The table or export format of a single file, None for the tasks' own formats (texts, CoNLL, SQuAD)."""
+    if not path.is_file():
+        return None
+    try:
+        found = detect_format(path)
+    except DataFormatError:
+        return None
+    return found if found in (*TABLE_FORMATS, *EXPORT_FORMATS) else None
 
 
 def _check_model(model: str) -> None:
@@ -247,9 +270,16 @@ def _check_model(model: str) -> None:
         raise ValueError(f"--model {model}: no such folder (expected a train.py output directory)") from None
 
 
-def read_input(task: Task, path: Path) -> Any:
-    """The task's examples under `path`; a format error also says what the task reads, since the likeliest cause
-    is an input meant for another model."""
+def read_input(task: Task, path: Path, data_format: str | None = None, columns: dict | None = None) -> Any:
+    """The task's examples under `path`: from a table or an export when `data_format` names one, else from the
+    task's own format, where a format error also says what the task reads, since the likeliest cause is an input
+    meant for another model."""
+    if data_format in TABLE_FORMATS:
+        return table_examples(task.predict_format, path, data_format, columns or {})
+    if data_format in EXPORT_FORMATS and task.predict_format == "conll":
+        return export_documents(path, data_format, (columns or {}).get("text"))
+    if data_format is not None:
+        raise DataFormatError(path, f"is {data_format} data, which a {task.name} model cannot predict on")
     try:
         return INPUT_READERS[task.predict_format](path)
     except DataFormatError as err:
@@ -281,6 +311,13 @@ def _parser() -> argparse.ArgumentParser:
         "--batch_size", type=int, help="texts, NER windows or QA windows per forward pass (32)"
     )
     parser.add_argument("--device", help="where the model runs (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "--data_format",
+        choices=[*TABLE_FORMATS, *EXPORT_FORMATS],
+        help="a table or an annotation export (default: told from the --input file's name and content)",
+    )
+    for key in PREDICT_COLUMNS:
+        parser.add_argument(f"--{key}_column", help=f"table column of the {key.replace('_', ' ')} ({key})")
     for name, kind in [
         ("max_seq_length", int),
         ("doc_stride", int),
@@ -301,9 +338,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
     model, input_path, out = args.pop("model"), Path(args.pop("input")), Path(args.pop("out"))
+    data_format = args.pop("data_format")
+    columns = {key: args.pop(f"{key}_column") for key in PREDICT_COLUMNS}
     try:
         check_out(out, input_path)
-        rows = predict(model, input_path, args)
+        rows = predict(model, input_path, args, data_format, columns)
         with atomic_path(out) as partial, open(partial, "w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
