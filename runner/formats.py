@@ -48,9 +48,9 @@ def loader_options(config: TrainingConfig, data_format: str, task: Task) -> dict
     fields = {f.name for f in dataclasses.fields(builder_class.BUILDER_CONFIG_CLASS)}
     schema = getattr(builder_class, "SCHEMA", None)
     if "schema" not in fields and schema != task.name:
+        meaning = "" if config.task == task.name else f" ({task.name})"
         raise ValueError(
-            f"--data_format {data_format} holds {schema or 'other'} data, not data for --task {config.task} "
-            f"({task.name})"
+            f"--data_format {data_format} holds {schema or 'other'} data, not data for --task {config.task}{meaning}"
         )
     options: dict[str, Any] = {"schema": task.name} if "schema" in fields else {}
     columns = {flag.removesuffix("_column"): getattr(config, flag) for flag in COLUMN_FLAGS}
