@@ -69,18 +69,21 @@ def multi_hot(label_lists: list[list[int]], num_labels: int) -> np.ndarray:
 def tokenize_texts(
     examples: dict[str, list], tokenizer: PreTrainedTokenizerBase, max_seq_length: int, num_labels: int
 ) -> dict[str, list]:
-    """Truncated, unpadded texts (or sentence pairs) with multi-hot labels."""
+    """Truncated, unpadded texts (or sentence pairs) with multi-hot labels (read from `label_ids`, see `prepare`)."""
     encoding = tokenizer(
         examples["text"], examples.get("text_pair"), truncation=True, max_length=max_seq_length
     )
-    encoding["labels"] = multi_hot(examples["labels"], num_labels).tolist()
+    encoding["labels"] = multi_hot(examples["label_ids"], num_labels).tolist()
     return encoding
 
 
 def prepare(
     dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, training: bool
 ) -> datasets.Dataset:
+    """Features with float multi-hot `labels`. The raw `labels` column is renamed first: `Dataset.map` keeps the
+    type of a column it rewrites under the same name, and would store the floats as class ids."""
     num_labels = dataset.features["labels"].feature.num_classes
+    dataset = dataset.rename_column("labels", "label_ids")
     return dataset.map(
         tokenize_texts,
         batched=True,
@@ -225,10 +228,11 @@ def predict_texts(
     model: str, files: list[tuple[str, Callable[[], str]]], settings: Settings
 ) -> Iterator[dict[str, Any]]:
     """The stock text-classification pipeline with every label's sigmoid score; the labels are those over the
-    decision threshold the model was saved with (or `--decision_threshold`)."""
+    decision threshold the model was saved with (or `--decision_threshold`), in the model's label order."""
     network = load_pretrained(
         AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
     )
+    names = [network.config.id2label[i] for i in range(network.config.num_labels)]
     classify = pipeline(
         "text-classification",
         model=network,
@@ -243,10 +247,11 @@ def predict_texts(
             texts, batch_size=settings.batch_size, truncation=True, max_length=settings.max_seq_length
         )
         for (name, _), result in zip(batch, results, strict=True):
+            scores = {r["label"]: float(r["score"]) for r in result}  # the pipeline sorts them by score
             yield {
                 "file": name,
-                "labels": [r["label"] for r in result if r["score"] > settings.decision_threshold],
-                "scores": {r["label"]: round(float(r["score"]), 6) for r in result},
+                "labels": [label for label in names if scores[label] > settings.decision_threshold],
+                "scores": {label: round(scores[label], 6) for label in names},
             }
 
 
