@@ -134,13 +134,18 @@ def _split_stats(
 
 
 def label_counts(rows: datasets.Dataset) -> dict[str, int]:
-    """Examples per class (`unlabelled` for label -1), entities per type (counted by their B- tag), or
-    answerable/unanswerable questions."""
+    """Examples per class (`unlabelled` for label -1), examples per label of a multi-label set (an example counts
+    once for each of its labels), entities per type (counted by their B- tag), or answerable/unanswerable
+    questions."""
     features = rows.features
     if "label" in features:
         names = features["label"].names
         counts = Counter(rows["label"])
         return {names[i] if i >= 0 else "unlabelled": n for i, n in sorted(counts.items())}
+    if "labels" in features:
+        names = features["labels"].feature.names
+        counts = Counter(label for labels in rows["labels"] for label in labels)
+        return {name: counts[i] for i, name in enumerate(names)}
     if "ner_tags" in features:
         names = features["ner_tags"].feature.names
         tags = [split_tag(name) for name in names]
@@ -152,8 +157,11 @@ def label_counts(rows: datasets.Dataset) -> dict[str, int]:
 
 
 def token_lengths(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Tokens with special tokens, as the model would get them untruncated; each SQuAD context counts once, since
-    its questions share it."""
+    """Tokens with special tokens, as the model would get them untruncated (a sentence pair as one input); each
+    SQuAD context counts once, since its questions share it."""
+    if "text_pair" in rows.column_names:
+        pairs = list(zip(rows["text"], rows["text_pair"], strict=True))
+        return [len(ids) for chunk in _chunks(pairs) for ids in tokenizer(chunk, verbose=False)["input_ids"]]
     if "text" in rows.column_names:
         texts, split_into_words = rows["text"], False
     elif "tokens" in rows.column_names:
