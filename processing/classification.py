@@ -73,9 +73,12 @@ def balanced_class_weights(raw_train: datasets.Dataset, label_names: list[str]) 
 
 def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """The loss BertForSequenceClassification takes for one label per example, each example weighted by its class
-    (the weighted mean: sum of w * loss over sum of w, as `torch.nn.CrossEntropyLoss(weight=...)`)."""
+    (the weighted mean: sum of w * loss over sum of w, as `torch.nn.CrossEntropyLoss(weight=...)`).
+
+    In float32 whatever the logits' precision, as autocast computes the model's own loss.
+    """
     return torch.nn.functional.cross_entropy(
-        logits.view(-1, logits.shape[-1]), labels.view(-1), weight=weights.to(logits.dtype)
+        logits.view(-1, logits.shape[-1]).float(), labels.view(-1), weight=weights.float()
     )
 
 

@@ -221,3 +221,11 @@ def test_weighted_cross_entropy_is_the_weighted_mean_of_the_losses():
     by_hand = (0.75 * losses[0] + 1.5 * losses[1] + 1.5 * losses[2]) / (0.75 + 1.5 + 1.5)
     assert loss.item() == pytest.approx(by_hand.item())
     assert loss.item() != pytest.approx(losses.mean().item())
+
+
+def test_weighted_cross_entropy_of_half_precision_logits_is_taken_in_float32():
+    logits = torch.tensor([[2.0, 0.0], [0.5, 1.5]])
+    labels, weights = torch.tensor([0, 1]), torch.tensor([0.75, 1.5])
+    loss = weighted_cross_entropy(logits.half(), labels, weights)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(weighted_cross_entropy(logits, labels, weights).item(), rel=1e-3)
