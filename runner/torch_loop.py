@@ -112,7 +112,8 @@ def make_accelerator(config: TrainingConfig, log_with: str | list[str] | None) -
 
 
 def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
-    """Raw splits, the checkpoint check, the tokenizer, the model with a head sized for the labels, the features."""
+    """Raw splits, class weights if asked for, the checkpoint check, the tokenizer, the model with a head sized for
+    the labels, the features."""
     choice = TASKS[config.task]
     task = choice.task
     config.max_seq_length = config.max_seq_length or task.default_max_seq_length
@@ -124,6 +125,8 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
     with accelerator.main_process_first():
         raw = load_raw(config, choice.loader, task)
     label_names = task.label_names(raw["train"].features)
+    weighted = config.do_train and config.class_weights != "none"
+    weights = task.class_weights(raw["train"], label_names) if weighted else None  # before any tokenizing
     identity = run_identity(config, task, raw["train"], label_names) if config.do_train else {}
     checkpoint = checkpoint_to_resume(config) if config.do_train else None
     if checkpoint is not None:
@@ -141,8 +144,7 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
         config, task, accelerator, raw, label_names, tokenizer, model, features, eval_orders(config, features)
     )
     run.identity, run.train_features = identity, train_features
-    if config.do_train and config.class_weights != "none":
-        weights = task.class_weights(raw["train"], label_names)
+    if weights is not None:
         run.class_weights = torch.tensor(weights, device=accelerator.device)
         run.data_settings = {
             "class_weights_per_label": {n: round(w, 6) for n, w in zip(label_names, weights, strict=True)}
