@@ -116,6 +116,8 @@ def _check_settings(values: dict[str, Any], model_limit: int) -> None:
     for name in ("batch_size", "max_seq_length", "n_best_size", "max_answer_length"):
         if values[name] < 1:
             raise ValueError(f"--{name} must be at least 1, got {values[name]}")
+    if not 0 < values["decision_threshold"] < 1:
+        raise ValueError(f"--decision_threshold must be between 0 and 1, got {values['decision_threshold']}")
     if values["max_seq_length"] > model_limit:
         raise ValueError(
             f"--max_seq_length {values['max_seq_length']} exceeds the model's limit of {model_limit}"

@@ -215,6 +215,8 @@ def test_a_run_tunes_the_threshold_on_validation_and_saves_it_with_the_model(tra
     # A fixed threshold on the command line wins over the tuned one.
     everything = list(predict(str(trained), inputs, {"decision_threshold": 1e-9}))
     assert all(row["labels"] == NAMES for row in everything)
+    with pytest.raises(ValueError, match=r"^--decision_threshold must be between 0 and 1, got 1.0$"):
+        predict(str(trained), inputs, {"decision_threshold": 1.0})
 
     classifier = pipeline("text-classification", model=str(trained), top_k=None, function_to_apply="sigmoid")
     scores = classifier(["good film"])[0]
