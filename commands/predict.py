@@ -9,7 +9,8 @@ to a NER model, reviews given to a QA model) is one error naming the file, not p
   are the `.txt` files of the folders that have no subfolders, so aclImdb's `urls_*.txt` and `imdbEr.txt`, which
   sit beside folders, are not taken for reviews. Hidden entries and `__MACOSX` are skipped. The format is the
   `.txt` name: any UTF-8 text is a text.
-  Line: `{"file", "label", "score"}`.
+  Line: `{"file", "label", "score"}`; for a multi-label model `{"file", "labels", "scores"}`: the labels whose
+  sigmoid score is over the decision threshold tuned in training, and every label's score.
 - token classification: a CoNLL file (or a folder of them) with one token per line, with or without a tag column
   (ignored), separated by a TAB or by spaces, documents separated by blank or whitespace-only lines. A `.json` file
   or one that parses as a JSON object or array is refused, and so is a line of more than two fields (prose).
@@ -49,7 +50,7 @@ from transformers.hf_argparser import string_to_bool
 from loaders import DataFormatError, detect_format
 from loaders.files import read_text
 from loaders.squad import read_squad
-from processing import question_answering
+from processing import multi_label, question_answering
 from processing.models import resolve_model
 from processing.outputs import atomic_path
 from processing.predicting import Settings
@@ -63,9 +64,12 @@ SETTING_DEFAULTS = {
     "n_best_size": question_answering.N_BEST_SIZE,
     "max_answer_length": question_answering.MAX_ANSWER_LENGTH,
     "null_score_diff_threshold": 0.0,
+    "decision_threshold": multi_label.DECISION_THRESHOLD,
 }
 """`train.py`'s defaults, used when the model folder has no `training_args.json`."""
-MODEL_SETTINGS = ("null_score_diff_threshold",)
+MODEL_SETTINGS = tuple(
+    dict.fromkeys(choice.task.tuning.setting for choice in TASKS.values() if choice.task.tuning)
+)
 """Settings a run tunes and saves in the model's `config.json` (see `Task.calibrate`): they win over
 `training_args.json`, which holds the flags as given."""
 PREDICT_COLUMNS = ("text", "text_pair", "tokens", "question", "context", "id")
@@ -75,12 +79,19 @@ USER_ERRORS = (DataFormatError, OSError, ValueError)
 
 
 def task_of(model: str) -> Task:
-    """The task a saved model was trained for, from the head class named in its config."""
-    architectures = AutoConfig.from_pretrained(model).architectures or []
+    """The task a saved model was trained for, from the head class named in its config and, for tasks sharing a
+    head class, its `problem_type` (a task that names none takes a model whose problem type no task claims)."""
+    config = AutoConfig.from_pretrained(model)
+    architectures = config.architectures or []
     tasks = {choice.task.name: choice.task for choice in TASKS.values()}
+    claimed = {task.problem_type for task in tasks.values()} - {None}
+    problem = getattr(config, "problem_type", None)
     for task in tasks.values():
-        if task.predict is not None and any(
-            name.endswith(task.architecture_suffix) for name in architectures
+        fits = task.problem_type == problem or (task.problem_type is None and problem not in claimed)
+        if (
+            fits
+            and task.predict is not None
+            and any(name.endswith(task.architecture_suffix) for name in architectures)
         ):
             return task
     raise ValueError(f"{model}: config.json names no architecture this tool predicts with ({architectures})")
@@ -109,6 +120,8 @@ def _check_settings(values: dict[str, Any], model_limit: int) -> None:
     for name in ("batch_size", "max_seq_length", "n_best_size", "max_answer_length"):
         if values[name] < 1:
             raise ValueError(f"--{name} must be at least 1, got {values[name]}")
+    if not 0 < values["decision_threshold"] < 1:
+        raise ValueError(f"--decision_threshold must be between 0 and 1, got {values['decision_threshold']}")
     if values["max_seq_length"] > model_limit:
         raise ValueError(
             f"--max_seq_length {values['max_seq_length']} exceeds the model's limit of {model_limit}"
@@ -324,6 +337,7 @@ def _parser() -> argparse.ArgumentParser:
         ("n_best_size", int),
         ("max_answer_length", int),
         ("null_score_diff_threshold", float),
+        ("decision_threshold", float),
     ]:
         parser.add_argument(f"--{name}", type=kind, help="default: the value the model was trained with")
     parser.add_argument(

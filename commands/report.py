@@ -160,8 +160,9 @@ def _split_stats(
 
 
 def label_counts(rows: datasets.Dataset) -> dict[str, int]:
-    """Examples per class (`unlabelled` for label -1; with several labels per example, each label counts),
-    entities per type (counted by their B- tag), or answerable/unanswerable questions."""
+    """Examples per class (`unlabelled` for label -1), examples per label of a multi-label set (an example counts
+    once for each of its labels), entities per type (counted by their B- tag), or answerable/unanswerable
+    questions."""
     features = rows.features
     if "labels" in features:
         names = features["labels"].feature.names

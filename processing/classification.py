@@ -1,4 +1,5 @@
-"""Sequence classification (IMDb-style folders of texts): tokenize, pad per batch, score accuracy and macro F1."""
+"""Sequence classification (a text or a sentence pair per example, one label): tokenize, pad per batch, score
+accuracy and macro F1; optionally weight the loss against class imbalance."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 from matplotlib.figure import Figure
+from sklearn.utils.class_weight import compute_class_weight
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -29,8 +32,14 @@ from .tasks import Scored, Task, load_labelled_model
 def tokenize_texts(
     examples: dict[str, list], tokenizer: PreTrainedTokenizerBase, max_seq_length: int
 ) -> dict[str, list]:
-    """Truncate but do not pad: the collator pads each batch to its longest member, not every text to the max."""
-    encoding = tokenizer(examples["text"], truncation=True, max_length=max_seq_length)
+    """Truncate but do not pad: the collator pads each batch to its longest member, not every text to the max.
+
+    A sentence pair (a `text_pair` column, as NLI and paraphrase data have) is one input with its segment ids, the
+    longer of the two cut first when the pair is too long.
+    """
+    encoding = tokenizer(
+        examples["text"], examples.get("text_pair"), truncation=True, max_length=max_seq_length
+    )
     encoding["labels"] = examples["label"]
     return encoding
 
@@ -45,6 +54,31 @@ def prepare(
         remove_columns=dataset.column_names,
         desc="Tokenizing",
         num_proc=getattr(config, "preprocessing_num_workers", None),
+    )
+
+
+def balanced_class_weights(raw_train: datasets.Dataset, label_names: list[str]) -> list[float]:
+    """scikit-learn's "balanced" weights from the train split, n_samples / (n_classes * count), in class order.
+
+    A class with no training example (possible when `--label_names` names it) has no such weight: refused by name
+    rather than given an infinite one.
+    """
+    labels = np.asarray(raw_train["label"])
+    counts = np.bincount(labels, minlength=len(label_names))
+    absent = [name for name, count in zip(label_names, counts, strict=True) if count == 0]
+    if absent:
+        raise ValueError(f"--class_weights balanced: class {absent[0]!r} has no example in the train split")
+    return compute_class_weight("balanced", classes=np.arange(len(label_names)), y=labels).tolist()
+
+
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The loss BertForSequenceClassification takes for one label per example, each example weighted by its class
+    (the weighted mean: sum of w * loss over sum of w, as `torch.nn.CrossEntropyLoss(weight=...)`).
+
+    In float32 whatever the logits' precision, as autocast computes the model's own loss.
+    """
+    return torch.nn.functional.cross_entropy(
+        logits.view(-1, logits.shape[-1]).float(), labels.view(-1), weight=weights.float()
     )
 
 
@@ -79,9 +113,11 @@ def score(
     labels = np.asarray(raw["label"])
     names = list(label_names or [])
     metrics = classification_metrics(labels, predictions, len(names))
+    ids = raw["id"] if "id" in raw.column_names else None
     rows = [
         {
             "index": index,
+            **({"id": ids[index]} if ids is not None else {}),
             "label": names[label],
             "predicted": names[predicted],
             "score": round(float(probabilities[index, predicted]), 6),
@@ -183,7 +219,10 @@ TASK = Task(
     output_names=("logits",),
     score=score,
     analyse=analyse,
+    class_weights=balanced_class_weights,
+    weighted_loss=weighted_cross_entropy,
     card_metrics=(("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
+    card_settings=("class_weights", "class_weights_per_label"),
     usage=USAGE,
     architecture_suffix="ForSequenceClassification",
     predict_input="a .txt file or a folder of them",

@@ -22,6 +22,7 @@ class Settings:
     batch_size: int
     device: str
     use_safetensors: bool = True
+    decision_threshold: float = 0.5
 
 
 def batches(items: list, size: int, unit: str) -> Iterator[list]:

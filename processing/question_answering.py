@@ -33,7 +33,7 @@ from .models import load_pretrained
 from .outputs import write_json
 from .predicting import Settings, batches
 from .squad_metric import compute_exact, compute_f1, evaluate_examples, normalize_answer
-from .tasks import Scored, Task
+from .tasks import Scored, Task, Tuning
 
 # Bookkeeping columns of the tokenizer output that a model's forward does not accept.
 _BOOKKEEPING_COLUMNS = ("offset_mapping", "overflow_to_sample_mapping")
@@ -728,6 +728,7 @@ TASK = Task(
     output_names=("start_logits", "end_logits"),
     score=score,
     calibrate=calibrate,
+    tuning=Tuning("null_score_diff_threshold", "tune_null_threshold", "the no-answer threshold"),
     check=check_window_room,
     analyse=analyse,
     card_metrics=(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import classification, question_answering, token_classification
+from . import classification, multi_label, question_answering, token_classification
 from .tasks import Task
 
 
@@ -21,6 +21,7 @@ class TaskChoice:
 TASKS: dict[str, TaskChoice] = {
     "imdb": TaskChoice("imdb", classification.TASK),
     "text-classification": TaskChoice(None, classification.TASK),
+    "multi-label-classification": TaskChoice(None, multi_label.TASK),
     "wnut17": TaskChoice("wnut17", token_classification.TASK),
     "token-classification": TaskChoice(None, token_classification.TASK),
     "ner": TaskChoice("conll", token_classification.TASK),

@@ -36,6 +36,17 @@ Analyse = Callable[[Path, str, Scored, datasets.Dataset | None, list[str] | None
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """A setting `Task.calibrate` tunes on validation: its name (a `TrainingConfig` field, kept in the saved model's
+    `config.json`, read back by predict, and the `{threshold}` of the card's usage snippet), the flag that turns
+    the tuning on, and what the model card calls it."""
+
+    setting: str
+    flag: str
+    words: str
+
+
+@dataclass(frozen=True)
 class Task:
     """Everything task-specific, as plain functions over `datasets` objects.
 
@@ -52,7 +63,10 @@ class Task:
     `score(raw_split, features, outputs, label_names, config)` gives metrics and predictions.
     `calibrate(config, validation_metrics)`, if given, returns the settings tuned on the validation figures of the
     final model (never on later splits): later splits are scored with them, and the saved model's `config.json`
-    keeps them, so what it answers with later is what was measured.
+    keeps them, so what it answers with later is what was measured. `tuning` names the setting it tunes.
+    `class_weights(raw_train, label_names)`, if given, returns one loss weight per class ("balanced": inverse
+    frequency in train) and `weighted_loss(logits, labels, weights)` the loss the PyTorch loop then trains on;
+    tasks without them refuse `--class_weights`.
     `check(raw_splits, tokenizer, config)`, if given, refuses flags that do not fit the loaded data, before any of
     it is tokenized (question answering: windows too short for the longest question).
     `analyse(output_dir, split, scored, raw_split, label_names)` writes the error analysis of one scored split
@@ -60,7 +74,8 @@ class Task:
     `card_metrics` are the model-index entries of the model card: (key in the results, metric type, metric name).
     `card_settings` are the task's own flags worth a row in the card; `usage` is the card's snippet, formatted
     with `model` and `threshold`; `card_note` ends the card's evaluation note.
-    `architecture_suffix` ends the class names in a saved `config.json` that mean this task (predict reads it);
+    `architecture_suffix` ends the class names in a saved `config.json` that mean this task (predict reads it),
+    with `problem_type` telling apart tasks of one head class (a multi-label classifier is a sequence classifier);
     `predict_input` says what predict reads for the task, `predict_format` which reader of the predict command
     reads it; `predict(model, examples, settings)` yields a JSON row per example already read from the input.
     `keras_head` names the Keras head (`processing.keras_models.HEADS`): "sequence", "token" or "span".
@@ -80,6 +95,9 @@ class Task:
     output_names: tuple[str, ...]
     score: Score
     calibrate: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
+    tuning: Tuning | None = None
+    class_weights: Callable[[datasets.Dataset, list[str]], list[float]] | None = None
+    weighted_loss: Callable[[Any, Any, Any], Any] | None = None
     check: Callable[[datasets.DatasetDict, PreTrainedTokenizerBase, Any], None] | None = None
     analyse: Analyse | None = None
     card_metrics: tuple[tuple[str, str, str], ...] = ()
@@ -87,6 +105,7 @@ class Task:
     usage: str = ""
     card_note: str = ""
     architecture_suffix: str = ""
+    problem_type: str | None = None
     predict_input: str = ""
     predict_format: str = ""
     predict: Callable[..., Iterator[dict[str, Any]]] | None = None

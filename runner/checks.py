@@ -33,6 +33,7 @@ def check_config(config: TrainingConfig) -> None:
     check_flags(config)
     choice = TASKS[config.task]
     loader_options(config, data_format(config, choice.loader), choice.task)
+    check_task_flags(config)
     check_output_dir(config)
     check_max_seq_length(config)
 
@@ -68,12 +69,35 @@ def check_flags(config: TrainingConfig) -> None:
         raise refuse("doc_stride", config.doc_stride, "an integer >= 0")
     if not math.isfinite(config.null_score_diff_threshold):
         raise refuse("null_score_diff_threshold", config.null_score_diff_threshold, "a finite number")
+    if not 0 < config.decision_threshold < 1:
+        raise refuse("decision_threshold", config.decision_threshold, "a number between 0 and 1")
     every = config.checkpointing_steps
     if every is not None and every != "epoch" and not (every.isdigit() and int(every) >= 1):
         raise refuse("checkpointing_steps", every, "an integer >= 1 or 'epoch'")
     if config.report_to not in TRACKERS:
         raise refuse("report_to", config.report_to, f"one of {', '.join(sorted(TRACKERS))}")
     check_resume_flags(config)
+
+
+def check_task_flags(config: TrainingConfig) -> None:
+    """Flags the task or the framework cannot honour, refused rather than ignored."""
+    task = TASKS[config.task].task
+    if config.class_weights not in ("none", "balanced"):
+        raise refuse("class_weights", config.class_weights, "none or balanced")
+    if config.class_weights != "none" and task.class_weights is None:
+        raise refuse(
+            "class_weights",
+            config.class_weights,
+            f"none for --task {config.task} (one label per example only)",
+        )
+    if config.framework == "tensorflow" and not task.keras_head:
+        raise ValueError(
+            f"--framework tensorflow does not train --task {config.task}: use --framework pytorch"
+        )
+    if config.framework == "tensorflow" and config.class_weights != "none":
+        raise ValueError(
+            "--class_weights is not supported with --framework tensorflow: use --framework pytorch"
+        )
 
 
 def check_resume_flags(config: TrainingConfig) -> None:

@@ -182,6 +182,25 @@ class TaskSettingFlags:
             "help": "Question answering: score the test split at the validation split's best_f1_thresh."
         },
     )
+    class_weights: str = field(
+        default="none",
+        metadata={
+            "help": "Single-label classification: balanced weighs each class's loss by n_examples / "
+            "(n_classes * its count in train), against class imbalance.",
+            "choices": ["none", "balanced"],
+        },
+    )
+    decision_threshold: float = field(
+        default=0.5,
+        metadata={"help": "Multi-label classification: predict the labels whose sigmoid score exceeds it."},
+    )
+    tune_decision_threshold: bool = field(
+        default=True,
+        metadata={
+            "help": "Multi-label classification: score the test split (and save the model) at the "
+            "threshold with the validation split's best micro F1."
+        },
+    )
 
 
 @dataclass(kw_only=True)

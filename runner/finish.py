@@ -2,7 +2,8 @@
 
 Score the evaluation split, let the task tune what it tunes on those figures (never on later splits), score the
 other splits with those settings, then write the model (the tuned settings in its own `config.json`),
-`training_args.json` (the flags as given), the error analysis and the model card, and push.
+`training_args.json` (the flags as given, and what the run derived from the data), the error analysis and the
+model card, and push.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class FrameworkRun(Protocol):
     tokenizer: PreTrainedTokenizerBase
     eval_features: dict[str, datasets.Dataset]
     eval_orders: dict[str, np.ndarray | None]
+    data_settings: dict[str, Any]
+    """What the run derived from its data to train with (class weights), kept beside the flags."""
 
     @property
     def trained(self) -> bool: ...
@@ -139,7 +142,9 @@ def write_outputs(
             save_model(staging)
             save_model_settings(staging, settings)
             save_tokenizer(run.tokenizer, staging)
-    run_args = shareable_args({**dataclasses.asdict(config), "train_runtime_s": round(train_runtime, 1)})
+    run_args = shareable_args(
+        {**dataclasses.asdict(config), **run.data_settings, "train_runtime_s": round(train_runtime, 1)}
+    )
     write_json(output_dir / "training_args.json", run_args)
     figures = [
         (written.path.name, written.caption)

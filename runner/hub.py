@@ -56,6 +56,7 @@ UPLOAD_PATTERNS = (
     "*.png",
     "*_analysis.json",
     "*_confusion_matrix.json",
+    "*_per_label.json",
     "*_entity_confusions.*",
     "*_qa_breakdown.json",
 )
@@ -105,9 +106,14 @@ KERAS_FRAMEWORK = "tensorflow"
 KERAS_LABELS_FILE = "label_names.json"
 
 
-def card_task(pipeline_tag: str) -> Task:
-    """The task whose card layout (headline metrics, settings, usage) a pipeline tag gets."""
-    tasks = {choice.task.pipeline_tag: choice.task for choice in TASKS.values()}
+def card_task(pipeline_tag: str, task_name: str | None = None) -> Task:
+    """The task whose card layout (headline metrics, settings, usage) a run gets: its `--task`'s, else the first
+    task registered for the pipeline tag (several tasks share `text-classification`)."""
+    if task_name in TASKS and TASKS[task_name].task.pipeline_tag == pipeline_tag:
+        return TASKS[task_name].task
+    tasks: dict[str, Task] = {}
+    for choice in TASKS.values():
+        tasks.setdefault(choice.task.pipeline_tag, choice.task)
     if pipeline_tag not in tasks:
         raise ValueError(
             f"no model card layout for task type {pipeline_tag!r}; expected one of {list(tasks)}"
@@ -140,7 +146,7 @@ def model_card(
     how to load that. `figures` are the (file, caption) pairs of the error analysis the run just wrote; without
     them the card lists the pictures named in the folder's `*_analysis.json`.
     """
-    task = card_task(pipeline_tag)
+    task = card_task(pipeline_tag, task_name)
     output_dir = Path(output_dir)
     config = shareable_args(config)
     name = model_id or output_dir.resolve().name
@@ -371,7 +377,7 @@ def _card_body(
     for file, caption in figures:
         if file.endswith(".png"):
             lines += ["", f"![{caption}]({file})", "", f"*{caption}*"]
-    threshold = config.get("null_score_diff_threshold", 0.0)
+    threshold = config.get(task.tuning.setting, 0.0) if task.tuning else 0.0
     usage = (KERAS_USAGE if keras else task.usage).format(model=name, threshold=_format(threshold))
     lines += ["", "## How to use", "", usage, ""]
     return "\n".join(lines)
@@ -389,11 +395,11 @@ def _figures(output_dir: Path) -> list[tuple[str, str]]:
 def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]], task: Task) -> str:
     """What the figures mean, from the run's own settings: which split any choice was made on, and which not."""
     eval_split = config.get("eval_split", "validation")
-    tuned = task.calibrate is not None and config.get("tune_null_threshold")
+    tuned = task.tuning is not None and config.get(task.tuning.flag)
     note = (
         f"The `{eval_split}` split (the data's own, or a seeded share of train held out when the data had none) was "
         "scored after each epoch"
-        + (" and the no-answer threshold was tuned on it" if tuned else "")
+        + (f" and {task.tuning.words} was tuned on it" if tuned else "")
         + "; its figures are those of the final model."
     )
     others = [split for split in results if split != eval_split]
@@ -464,6 +470,8 @@ def _label_names(output_dir: Path) -> list[str]:
 
 
 def _format(value: Any) -> str:
+    if isinstance(value, dict):  # class weights per label
+        return ", ".join(f"{key}: {_format(item)}" for key, item in value.items())
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}".rstrip("0").rstrip(".")
     return str(value)

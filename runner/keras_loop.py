@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # First: keras_models sets KERAS_BACKEND and TF_CPP_MIN_LOG_LEVEL, read once when Keras and TensorFlow load.
 from processing import keras_models
@@ -56,6 +57,7 @@ class KerasRun:
     train_features: datasets.Dataset | None = None
     max_steps: int = 0
     is_main_process: bool = True  # Keras runs on one process
+    data_settings: dict[str, Any] = field(default_factory=dict)  # none: `--class_weights` is PyTorch-only
 
     @property
     def trained(self) -> bool:

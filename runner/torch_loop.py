@@ -62,6 +62,8 @@ class Run:
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
     max_steps: int = 0
+    class_weights: torch.Tensor | None = None
+    data_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def trained(self) -> bool:
@@ -110,7 +112,8 @@ def make_accelerator(config: TrainingConfig, log_with: str | list[str] | None) -
 
 
 def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
-    """Raw splits, the checkpoint check, the tokenizer, the model with a head sized for the labels, the features."""
+    """Raw splits, class weights if asked for, the checkpoint check, the tokenizer, the model with a head sized for
+    the labels, the features."""
     choice = TASKS[config.task]
     task = choice.task
     config.max_seq_length = config.max_seq_length or task.default_max_seq_length
@@ -122,6 +125,8 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
     with accelerator.main_process_first():
         raw = load_raw(config, choice.loader, task)
     label_names = task.label_names(raw["train"].features)
+    weighted = config.do_train and config.class_weights != "none"
+    weights = task.class_weights(raw["train"], label_names) if weighted else None  # before any tokenizing
     identity = run_identity(config, task, raw["train"], label_names) if config.do_train else {}
     checkpoint = checkpoint_to_resume(config) if config.do_train else None
     if checkpoint is not None:
@@ -139,6 +144,11 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
         config, task, accelerator, raw, label_names, tokenizer, model, features, eval_orders(config, features)
     )
     run.identity, run.train_features = identity, train_features
+    if weights is not None:
+        run.class_weights = torch.tensor(weights, device=accelerator.device)
+        run.data_settings = {
+            "class_weights_per_label": {n: round(w, 6) for n, w in zip(label_names, weights, strict=True)}
+        }
     return run
 
 
@@ -240,10 +250,19 @@ def resume_position(run: Run) -> dict[str, int]:
     return position
 
 
+def batch_loss(run: Run, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The model's own loss, or with `--class_weights` the task's weighted loss on the model's logits (the labels
+    are then kept from the model, which would compute an unweighted loss for nothing)."""
+    if run.class_weights is None:
+        return run.model(**batch).loss
+    logits = run.model(**{name: value for name, value in batch.items() if name != "labels"}).logits
+    return run.task.weighted_loss(logits, batch["labels"], run.class_weights)
+
+
 def training_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
     """Forward, backward and (every `gradient_accumulation_steps` batches) an optimizer step."""
     with run.accelerator.accumulate(run.model):
-        loss = run.model(**batch).loss
+        loss = batch_loss(run, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"loss is {loss.item()} at step {step}: stopping instead of training on it"

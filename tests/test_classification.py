@@ -15,11 +15,13 @@ from transformers import BertForSequenceClassification, DataCollatorWithPadding
 
 from processing.classification import (
     TASK,
+    balanced_class_weights,
     classification_metrics,
     confusion_matrix,
     prepare,
     score,
     tokenize_texts,
+    weighted_cross_entropy,
 )
 from processing.tasks import model_inputs
 
@@ -143,3 +145,87 @@ def test_formatted_features_feed_the_model(tiny_tokenizer, tiny_classifier, with
     else:
         assert "labels" not in batch
         assert output.loss is None
+
+
+def _pairs() -> Dataset:
+    """The loaders' schema for sentence pairs: `text`, `text_pair`, `label`, and the file's `id` column."""
+    features = Features(
+        {
+            "id": Value("string"),
+            "text": Value("string"),
+            "text_pair": Value("string"),
+            "label": ClassLabel(names=["entailment", "contradiction"]),
+        }
+    )
+    rows = {
+        "id": ["p1", "p2"],
+        "text": ["the movie was good", "a film"],
+        "text_pair": ["it was great", "empire empire empire"],
+        "label": [0, 1],
+    }
+    return Dataset.from_dict(rows, features=features)
+
+
+def test_a_sentence_pair_is_one_input_with_its_segments(tiny_tokenizer):
+    features = prepare(_pairs(), tiny_tokenizer, SimpleNamespace(max_seq_length=10), False)
+    assert sorted(features.column_names) == ["attention_mask", "input_ids", "labels", "token_type_ids"]
+    assert (
+        tiny_tokenizer.decode(features[0]["input_ids"]) == "[CLS] the movie was good [SEP] it was great [SEP]"
+    )
+    assert features[0]["token_type_ids"] == [0] * 6 + [1] * 4
+    # 2 + 18 letters + 3 special tokens, cut to 10: the longer text loses its tail, both keep their [SEP].
+    tokens = tiny_tokenizer.convert_ids_to_tokens(features[1]["input_ids"])
+    assert tokens == ["[CLS]", "a", "film", "[SEP]", "e", "##m", "##p", "##i", "##r", "[SEP]"]
+    assert features["labels"] == [0, 1]
+
+
+def test_predictions_keep_the_id_column(tiny_tokenizer, tmp_path):
+    raw = _pairs()
+    logits = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    scored = score(raw, None, {"logits": logits}, ["entailment", "contradiction"], SimpleNamespace())
+    assert [(row["id"], row["label"], row["predicted"]) for row in scored.predictions] == [
+        ("p1", "entailment", "entailment"),
+        ("p2", "contradiction", "entailment"),
+    ]
+
+
+def test_balanced_class_weights_are_inverse_frequency():
+    raw = Dataset.from_dict(
+        {"text": ["a"] * 6, "label": [0, 0, 0, 0, 1, 2]},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=["x", "y", "z"])}),
+    )
+    # n_samples / (n_classes * count): 6 / (3 * 4), 6 / (3 * 1), 6 / (3 * 1).
+    assert balanced_class_weights(raw, ["x", "y", "z"]) == pytest.approx([0.5, 2.0, 2.0])
+
+
+def test_balanced_class_weights_refuse_a_class_train_never_has():
+    raw = Dataset.from_dict(
+        {"text": ["a", "b"], "label": [0, 0]},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=["x", "y"])}),
+    )
+    with pytest.raises(
+        ValueError, match=r"^--class_weights balanced: class 'y' has no example in the train split$"
+    ):
+        balanced_class_weights(raw, ["x", "y"])
+
+
+def test_weighted_cross_entropy_is_the_weighted_mean_of_the_losses():
+    logits = torch.tensor([[2.0, 0.0], [0.5, 1.5], [0.0, 0.0]])
+    labels = torch.tensor([0, 1, 1])
+    weights = torch.tensor([0.75, 1.5])
+    loss = weighted_cross_entropy(logits, labels, weights)
+    assert loss.item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, labels, weight=weights).item()
+    )
+    losses = -torch.log_softmax(logits, dim=1)[torch.arange(3), labels]
+    by_hand = (0.75 * losses[0] + 1.5 * losses[1] + 1.5 * losses[2]) / (0.75 + 1.5 + 1.5)
+    assert loss.item() == pytest.approx(by_hand.item())
+    assert loss.item() != pytest.approx(losses.mean().item())
+
+
+def test_weighted_cross_entropy_of_half_precision_logits_is_taken_in_float32():
+    logits = torch.tensor([[2.0, 0.0], [0.5, 1.5]])
+    labels, weights = torch.tensor([0, 1]), torch.tensor([0.75, 1.5])
+    loss = weighted_cross_entropy(logits.half(), labels, weights)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(weighted_cross_entropy(logits, labels, weights).item(), rel=1e-3)

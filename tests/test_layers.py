@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEARCHED = ("runner", "commands", "processing")
 TASK_MODULES = {
     "processing/classification.py",
+    "processing/multi_label.py",
     "processing/token_classification.py",
     "processing/question_answering.py",
     "processing/registry.py",

@@ -9,9 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from datasets import ClassLabel, Dataset, Features, List, Value
 from PIL import Image
 
-from commands.report import compute_report, main, summary_lines, write_report
+from commands.report import compute_report, label_counts, main, summary_lines, token_lengths, write_report
 from conftest import SAMPLES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -186,3 +187,20 @@ def test_cli_reports_bad_input_as_an_error(tmp_path, cache, capsys):
 
     assert "line 2" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_multi_label_counts_each_label_of_an_example_and_pairs_count_as_one_input(tiny_tokenizer):
+    features = Features(
+        {
+            "text": Value("string"),
+            "text_pair": Value("string"),
+            "labels": List(ClassLabel(names=["action", "comedy", "drama"])),
+        }
+    )
+    rows = Dataset.from_dict(
+        {"text": ["the movie", "good"], "text_pair": ["a film", "bad"], "labels": [[0, 2], [2]]},
+        features=features,
+    )
+    assert label_counts(rows) == {"action": 1, "comedy": 0, "drama": 2}
+    # [CLS] the movie [SEP] a film [SEP]; [CLS] good [SEP] bad [SEP].
+    assert token_lengths(rows, tiny_tokenizer) == [7, 5]

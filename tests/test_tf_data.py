@@ -7,10 +7,11 @@ import pytest
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
 
-from datasets import Dataset
+from datasets import ClassLabel, Dataset, Features, Value
 from transformers import DataCollatorWithPadding
 
 from conftest import SAMPLES
+from processing import classification
 from processing.tf_data import KERAS_INPUT_NAMES, to_tf_dataset
 from runner import config as run_config
 from runner import keras_loop, torch_loop
@@ -130,3 +131,21 @@ def test_batches_of_any_length_follow_however_many_full_length_ones(tiny_tokeniz
     assert len(batches) == 11
     assert [inputs["token_ids"].shape[1] for inputs, _ in batches] == [12] * 10 + [3]
     assert batches[-1][1]["logits"].numpy().tolist() == [1]
+
+
+def test_a_sentence_pair_reaches_keras_with_its_segment_ids(tiny_tokenizer):
+    raw = Dataset.from_dict(
+        {"text": ["the movie"], "text_pair": ["a film"], "label": [1]},
+        features=Features(
+            {"text": Value("string"), "text_pair": Value("string"), "label": ClassLabel(names=["a", "b"])}
+        ),
+    )
+    features = classification.prepare(
+        raw, tiny_tokenizer, run_config.TrainingConfig(task="imdb", max_seq_length=16), True
+    )
+    [(inputs, labels)] = list(
+        to_tf_dataset(features, DataCollatorWithPadding(tiny_tokenizer), 4, {"labels": "logits"})
+    )
+    # [CLS] the movie [SEP] | a film [SEP]: KerasHub's BERT tells the two texts apart by these segment ids.
+    assert inputs["segment_ids"].numpy().tolist() == [[0, 0, 0, 0, 1, 1, 1]]
+    assert labels["logits"].numpy().tolist() == [1]
