@@ -98,6 +98,8 @@ def _json_format(path: Path) -> str | None:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataFormatError(path, f"is not valid JSON ({err}); cannot tell its format") from None
+    except RecursionError:
+        raise DataFormatError(path, "is JSON nested too deeply to read; cannot tell its format") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         return "squad_v2"
     if (
@@ -115,7 +117,7 @@ def _first_record(path: Path) -> object:
             if line.strip():
                 try:
                     return json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     return None
     return None
 

@@ -31,9 +31,9 @@ def check_config(config: TrainingConfig) -> None:
     """Refuse a bad flag before any work, in one line naming it: each of these would otherwise fail (or, worse, be
     quietly ignored or clamped) after data loading and tokenizing, or deep inside the loop."""
     check_flags(config)
+    check_task_flags(config)
     choice = TASKS[config.task]
     loader_options(config, data_format(config, choice.loader), choice.task)
-    check_task_flags(config)
     check_output_dir(config)
     check_max_seq_length(config)
 

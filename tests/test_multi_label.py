@@ -6,12 +6,13 @@ schema)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+from datasets import ClassLabel, Dataset, Features, List, Value
 from transformers import AutoConfig, AutoTokenizer, pipeline
 
 import loaders
@@ -152,30 +153,32 @@ def test_calibrate_takes_the_validation_threshold_unless_told_not_to():
 
 
 WORDS = ["good", "bad", "great", "awful", "film", "movie"]
+TOPICS = ("good", "bad", "film")
 
 
-def _splits() -> DatasetDict:
-    """Label 0 when "good" is in the text, 1 when "bad" is, 2 when "film" is; any number of them."""
+def _write_splits(folder: Path) -> Path:
+    """JSON Lines files of `text`, `pair` and `topics` (names): "good" in the text means topic good, "bad" bad,
+    "film" film; any number of them."""
     rng = np.random.default_rng(0)
-
-    def split(size: int) -> Dataset:
+    for split, size in (("train", 24), ("dev", 8), ("test", 8)):
         rows = []
         for _ in range(size):
             words = list(rng.choice(WORDS, size=3))
-            labels = [i for i, word in enumerate(("good", "bad", "film")) if word in words]
-            rows.append((" ".join(words), "it was", labels))
-        return _raw(rows)
-
-    return DatasetDict(train=split(24), validation=split(8), test=split(8))
+            topics = [topic for topic in TOPICS if topic in words]
+            rows.append(json.dumps({"text": " ".join(words), "pair": "it was", "topics": topics}) + "\n")
+        (folder / f"{split}.jsonl").write_text("".join(rows))
+    return folder
 
 
 @pytest.fixture
-def trained(tiny_model_dir, tmp_path_factory, monkeypatch, fresh_accelerate_state):
-    """A multi-label run of train.py on in-memory splits (the loader is replaced: the run layer is under test)."""
-    monkeypatch.setattr(loaders, "load_dataset", lambda name, **kwargs: _splits())
+def trained(tiny_model_dir, tmp_path_factory, fresh_accelerate_state):
+    """A multi-label run of train.py on sentence pairs in JSON Lines, with its own column names."""
+    data_dir = _write_splits(tmp_path_factory.mktemp("multi_label_data"))
     output_dir = tmp_path_factory.mktemp("multi_label_run")
     argv = [
-        "--task", "multi-label-classification", "--model", str(tiny_model_dir), "--output_dir", str(output_dir),
+        "--task", "multi-label-classification", "--data_dir", str(data_dir), "--label_column", "topics",
+        "--text_pair_column", "pair", "--label_names", *TOPICS,
+        "--model", str(tiny_model_dir), "--output_dir", str(output_dir),
         "--max_seq_length", "32", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
         "--num_train_epochs", "1", "--report_to", "none",
     ]  # fmt: skip
@@ -210,17 +213,17 @@ def test_a_run_tunes_the_threshold_on_validation_and_saves_it_with_the_model(tra
     rows = list(predict(str(trained), inputs, {}))
     assert [row["file"] for row in rows] == ["a.txt", "b.txt"]
     for row in rows:
-        assert set(row["scores"]) == set(NAMES)
+        assert set(row["scores"]) == set(TOPICS)
         assert row["labels"] == [name for name, value in row["scores"].items() if value > tuned]
     # A fixed threshold on the command line wins over the tuned one.
     everything = list(predict(str(trained), inputs, {"decision_threshold": 1e-9}))
-    assert all(row["labels"] == NAMES for row in everything)
+    assert all(row["labels"] == list(TOPICS) for row in everything)
     with pytest.raises(ValueError, match=r"^--decision_threshold must be between 0 and 1, got 1.0$"):
         predict(str(trained), inputs, {"decision_threshold": 1.0})
 
     classifier = pipeline("text-classification", model=str(trained), top_k=None, function_to_apply="sigmoid")
     scores = classifier(["good film"])[0]
-    assert {s["label"] for s in scores} == set(NAMES)
+    assert {s["label"] for s in scores} == set(TOPICS)
     assert {s["label"]: s["score"] for s in scores} == pytest.approx(rows[0]["scores"], abs=1e-5)
 
 
