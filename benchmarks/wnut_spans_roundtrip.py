@@ -1,4 +1,5 @@
-"""W-NUT 17 written as annotation-tool exports and read back: the words and tags must come back exactly.
+"""W-NUT 17 written as JSON Lines and as annotation-tool exports and read back: the words and tags must come back
+exactly.
 
     python benchmarks/wnut_spans_roundtrip.py --data_dir ../shared/data/wnut17 --out_dir /tmp/wnut_spans
 
@@ -9,7 +10,8 @@ of the same type after it), as:
 label_studio:        a Label Studio JSON export (one annotation per task, the span's text given with its offsets);
 label_studio_utf16:  the same with offsets counted in UTF-16 code units, as older Label Studio versions wrote them
                      for text with emoji (the loader converts them, and counts how many it converted);
-doccano:             a doccano JSONL export (`"label": [[start, end, type], ...]`).
+doccano:             a doccano JSONL export (`"label": [[start, end, type], ...]`);
+jsonl:               JSON Lines of `{"id", "tokens", "ner_tags"}` with the tags as names (the tabular loader).
 
 into `OUT_DIR/<format>/{train,dev}.<ext>`, loaded back with `loaders.load_with_repairs(<format>, ...)` (entity types
 collected from the train file), and compared with the CoNLL loader's documents. One line per format and split:
@@ -29,7 +31,9 @@ from _bench import ensure_repo_on_path, quiet_libraries, result_line
 ensure_repo_on_path()
 
 FILE_NAMES = {"train": "train", "validation": "dev", "test": "test"}
-FORMATS = {"label_studio": ".json", "label_studio_utf16": ".json", "doccano": ".jsonl"}
+FORMATS = {"label_studio": ".json", "label_studio_utf16": ".json", "doccano": ".jsonl", "jsonl": ".jsonl"}
+OPTIONS = {"jsonl": {"schema": "token-classification"}}
+"""Loader config per format: a table says which task's columns it holds."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -99,7 +103,13 @@ def write_exports(documents: dict[str, list[tuple[list[str], list[str]]]], out_d
         for split, docs in documents.items():
             path = folder / f"{FILE_NAMES[split]}{extension}"
             texts = [(" ".join(tokens), entity_spans(tokens, tags)) for tokens, tags in docs]
-            if name == "doccano":
+            if name == "jsonl":
+                lines = [
+                    json.dumps({"id": str(n), "tokens": tokens, "ner_tags": tags}, ensure_ascii=False)
+                    for n, (tokens, tags) in enumerate(docs)
+                ]
+                path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            elif name == "doccano":
                 lines = [
                     json.dumps({"id": n, "text": text, "label": [list(s) for s in spans]}, ensure_ascii=False)
                     for n, (text, spans) in enumerate(texts, start=1)
@@ -132,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name in FORMATS:
         loader = name.removesuffix("_utf16")
-        loaded, counts = loaders.load_with_repairs(loader, data_dir=out_dir / name, cache_dir=cache_dir)
+        loaded, counts = loaders.load_with_repairs(
+            loader, data_dir=out_dir / name, cache_dir=cache_dir, **OPTIONS.get(name, {})
+        )
         for split, docs in documents.items():
             rows = loaded[split]
             names = rows.features["ner_tags"].feature.names

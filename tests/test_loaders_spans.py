@@ -604,10 +604,10 @@ def test_no_train_file_without_label_names_is_an_error(tmp_path):
         load(tmp_path, "doccano", tmp_path / "e")
 
 
-# Real data: W-NUT 17 written as exports loads back to the CoNLL loader's words and tags.
+# Real data: W-NUT 17 written as exports and as JSON Lines loads back to the CoNLL loader's words and tags.
 
 
-def test_real_wnut17_round_trip_through_both_exports(shared_data, tmp_path):
+def test_real_wnut17_round_trip_through_both_exports_and_json_lines(shared_data, tmp_path):
     completed = subprocess.run(
         [
             sys.executable,
@@ -623,7 +623,7 @@ def test_real_wnut17_round_trip_through_both_exports(shared_data, tmp_path):
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr[-2000:]
     lines = completed.stdout.splitlines()
-    assert len(lines) == 6  # three exports, two splits
+    assert len(lines) == 8  # three exports and JSON Lines, two splits
     for line in lines:
         fields = dict(part.split("=", 1) for part in line.split()[1:])
         assert fields["mismatches"] == "0"
