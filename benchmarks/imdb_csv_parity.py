@@ -25,9 +25,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="aclImdb folder or archive (train split)")
     parser.add_argument("--work_dir", required=True, help="where the CSV and both runs' outputs go")
-    parser.add_argument("--max_train_samples", type=int, default=2000)
-    parser.add_argument("--max_eval_samples", type=int, default=1000)
+    parser.add_argument("--max_train_samples", type=int, default=1000)
+    parser.add_argument("--max_eval_samples", type=int, default=500)
     parser.add_argument("--num_train_epochs", type=float, default=1.0)
+    parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
 
@@ -62,6 +63,8 @@ def train(args: argparse.Namespace, output_dir: Path, data_flags: list[str]) -> 
         str(args.max_eval_samples),
         "--num_train_epochs",
         str(args.num_train_epochs),
+        "--max_seq_length",
+        str(args.max_seq_length),
         "--seed",
         str(args.seed),
         "--report_to",
