@@ -142,6 +142,24 @@ def test_a_run_resumed_mid_patience_ends_like_an_uninterrupted_one(tiny_model_di
     assert same_weights(weights_whole, evaluations.weights[1])  # the peak's, at step 4
 
 
+def test_patience_alone_chooses_by_the_tasks_headline_figure_after_each_epoch(tiny_model_dir, tmp_path):
+    argv = [
+        "--task", "wnut17", "--data_dir", str(SAMPLES / "wnut17"), "--model", str(tiny_model_dir),
+        "--output_dir", str(tmp_path), "--max_seq_length", "64", "--per_device_train_batch_size", "4",
+        "--learning_rate", "1e-3", "--num_train_epochs", "3", "--report_to", "none",
+        "--early_stopping_patience", "5",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+
+    outcome = read_json(tmp_path / "training_args.json")["best_model"]
+    steps = [step for step, _ in outcome["evaluations"]]
+    assert outcome["metric"] == "f1" and steps == [5, 10, 15]  # each epoch's end (5 steps), the final one too
+    scores = [score for _, score in outcome["evaluations"]]
+    assert outcome["best_step"] == steps[scores.index(max(scores))]  # the first of equal scores
+    assert outcome["stopped"] == "at step 15, the end of the last epoch" and not outcome["stopped_early"]
+    assert read_json(tmp_path / "eval_results.json")["f1"] == outcome["best_score"]
+
+
 @pytest.fixture
 def no_loading(monkeypatch) -> list:
     """Records any attempt to load data: flag checks must come first."""
