@@ -63,6 +63,7 @@ def save_checkpoint(
         shutil.rmtree(partial)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()  # every process's RNG state is in the folder before it is renamed
     if accelerator.is_main_process:
         write_json(partial / STATE_FILE, state, indent=None)
         partial.rename(final)

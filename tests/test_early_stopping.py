@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from safetensors.torch import load_file
 
 import loaders
 import train
-from conftest import SAMPLES, reset_accelerate
+from conftest import REPO_ROOT, SAMPLES, reset_accelerate
 from processing import classification
 from processing.registry import TASKS, TaskChoice
 from processing.tasks import Metric
@@ -158,6 +161,43 @@ def test_patience_alone_chooses_by_the_tasks_headline_figure_after_each_epoch(ti
     assert outcome["best_step"] == steps[scores.index(max(scores))]  # the first of equal scores
     assert outcome["stopped"] == "at step 15, the end of the last epoch" and not outcome["stopped_early"]
     assert read_json(tmp_path / "eval_results.json")["f1"] == outcome["best_score"]
+
+
+def test_under_two_processes_every_checkpoint_is_whole_and_the_best_is_what_is_saved(
+    tiny_model_dir, tmp_path
+):
+    """Two real CPU processes with gloo: each new best is a checkpoint holding both processes' RNG states (no
+    `.partial` folder left behind), and both processes load it back before the model is saved."""
+    argv = flags(tiny_model_dir, tmp_path, "--early_stopping_patience", "1", "--metric_for_best_model", "f1")
+    argv[argv.index("--per_device_train_batch_size") + 1] = "2"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29523",
+    ]
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [*command, "train.py", *argv],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    outcome = read_json(tmp_path / "training_args.json")["best_model"]
+    assert outcome["stopped_early"] and outcome["best_step"] < outcome["last_step"]
+    folders = list((tmp_path / "checkpoints").iterdir())
+    assert [folder.name for folder in folders] == [f"step_{outcome['best_step']}"]
+    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {path.name for path in folders[0].iterdir()}
+    assert same_weights(
+        load_file(tmp_path / "model.safetensors"), load_file(folders[0] / "model.safetensors")
+    )
 
 
 @pytest.fixture
