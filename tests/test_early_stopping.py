@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -289,4 +288,3 @@ def test_every_task_offers_its_headline_figure_first():
         "question-answering": "f1",
     }
     assert all(metric.greater_is_better for metric in defaults.values())
-    assert np.all([bool(choice.task.best_model_metrics) for choice in TASKS.values()])
