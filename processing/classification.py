@@ -26,7 +26,7 @@ from .analysis import Written, save_figure, split_words
 from .models import load_pretrained
 from .outputs import atomic_path, write_json
 from .predicting import Settings, batches
-from .tasks import Scored, Task, load_labelled_model
+from .tasks import Metric, Scored, Task, load_labelled_model
 
 
 def tokenize_texts(
@@ -221,6 +221,7 @@ TASK = Task(
     analyse=analyse,
     class_weights=balanced_class_weights,
     weighted_loss=weighted_cross_entropy,
+    best_model_metrics=(Metric("accuracy"), Metric("f1")),
     card_metrics=(("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
     card_settings=("class_weights", "class_weights_per_label"),
     usage=USAGE,

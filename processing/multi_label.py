@@ -30,7 +30,7 @@ from .analysis import Written, save_figure, split_words
 from .models import load_pretrained
 from .outputs import atomic_path, write_json
 from .predicting import Settings, batches
-from .tasks import Scored, Task, Tuning
+from .tasks import Metric, Scored, Task, Tuning
 
 PROBLEM_TYPE = "multi_label_classification"
 DECISION_THRESHOLD = 0.5
@@ -279,6 +279,12 @@ TASK = Task(
     calibrate=calibrate,
     tuning=Tuning("decision_threshold", "tune_decision_threshold", "the decision threshold"),
     analyse=analyse,
+    best_model_metrics=(
+        Metric("micro_f1"),
+        Metric("macro_f1"),
+        Metric("exact_match"),
+        Metric("best_micro_f1"),
+    ),
     card_metrics=(
         ("micro_f1", "f1", "Micro F1"),
         ("macro_f1", "f1", "Macro F1"),

@@ -33,7 +33,7 @@ from .models import load_pretrained
 from .outputs import write_json
 from .predicting import Settings, batches
 from .squad_metric import compute_exact, compute_f1, evaluate_examples, normalize_answer
-from .tasks import Scored, Task, Tuning
+from .tasks import Metric, Scored, Task, Tuning
 
 # Bookkeeping columns of the tokenizer output that a model's forward does not accept.
 _BOOKKEEPING_COLUMNS = ("offset_mapping", "overflow_to_sample_mapping")
@@ -731,6 +731,19 @@ TASK = Task(
     tuning=Tuning("null_score_diff_threshold", "tune_null_threshold", "the no-answer threshold"),
     check=check_window_room,
     analyse=analyse,
+    best_model_metrics=tuple(
+        Metric(name)
+        for name in (
+            "f1",
+            "exact",
+            "best_f1",
+            "best_exact",
+            "HasAns_f1",
+            "HasAns_exact",
+            "NoAns_f1",
+            "NoAns_exact",
+        )
+    ),
     card_metrics=(
         ("exact", "exact_match", "Exact match (SQuAD 2.0, %)"),
         ("f1", "f1", "F1 (SQuAD 2.0, %)"),

@@ -47,6 +47,15 @@ class Tuning:
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A scalar figure of `Task.score`'s metrics that can choose the best model of a run (`--metric_for_best_model`),
+    and which way is better: the run layer cannot tell a score from a loss by its name."""
+
+    name: str
+    greater_is_better: bool = True
+
+
+@dataclass(frozen=True)
 class Task:
     """Everything task-specific, as plain functions over `datasets` objects.
 
@@ -71,6 +80,8 @@ class Task:
     it is tokenized (question answering: windows too short for the longest question).
     `analyse(output_dir, split, scored, raw_split, label_names)` writes the error analysis of one scored split
     from `scored.predictions` and returns the `analysis.Written` files with their captions.
+    `best_model_metrics` are the figures of `score` that can choose the best evaluation of a run
+    (`--metric_for_best_model`), the first the default; known before any data, so another name is refused at once.
     `card_metrics` are the model-index entries of the model card: (key in the results, metric type, metric name).
     `card_settings` are the task's own flags worth a row in the card; `usage` is the card's snippet, formatted
     with `model` and `threshold`; `card_note` ends the card's evaluation note.
@@ -100,6 +111,7 @@ class Task:
     weighted_loss: Callable[[Any, Any, Any], Any] | None = None
     check: Callable[[datasets.DatasetDict, PreTrainedTokenizerBase, Any], None] | None = None
     analyse: Analyse | None = None
+    best_model_metrics: tuple[Metric, ...] = ()
     card_metrics: tuple[tuple[str, str, str], ...] = ()
     card_settings: tuple[str, ...] = ()
     usage: str = ""

@@ -30,7 +30,7 @@ from .analysis import Written, save_figure, split_words
 from .models import load_pretrained
 from .outputs import atomic_path, write_json, write_text
 from .predicting import Settings, batches
-from .tasks import Scored, Task, load_labelled_model
+from .tasks import Metric, Scored, Task, load_labelled_model
 
 TOP_CONFUSIONS = 10
 EXAMPLE_WORDS = 3
@@ -385,6 +385,7 @@ TASK = Task(
     output_names=("logits",),
     score=score,
     analyse=analyse,
+    best_model_metrics=(Metric("f1"), Metric("precision"), Metric("recall")),
     card_metrics=(
         ("precision", "precision", "Entity precision (micro, seqeval)"),
         ("recall", "recall", "Entity recall (micro, seqeval)"),

@@ -14,6 +14,7 @@ from accelerate import Accelerator
 from processing.outputs import write_json
 from processing.tasks import Task
 
+from .best_model import chosen_metric
 from .config import TrainingConfig
 
 CHECKPOINTS = "checkpoints"
@@ -42,12 +43,19 @@ def checkpoint_to_resume(config: TrainingConfig) -> Path | None:
     return Path(config.resume_from_checkpoint)
 
 
-def save_checkpoint(accelerator: Accelerator, config: TrainingConfig, state: dict[str, Any]) -> None:
+def checkpoint_folder(config: TrainingConfig, step: int) -> Path:
+    return Path(config.output_dir) / CHECKPOINTS / f"step_{step}"
+
+
+def save_checkpoint(
+    accelerator: Accelerator, config: TrainingConfig, state: dict[str, Any], keep: int | None = None
+) -> None:
     """`save_state` into a temporary folder renamed when complete, so a kill mid-save never leaves a torn one.
 
-    Only the newest `--save_total_limit` complete checkpoints are kept.
+    Only the newest `--save_total_limit` complete checkpoints are kept, and the one of step `keep` (the best model,
+    loaded back at the end) beside them.
     """
-    final = Path(config.output_dir) / CHECKPOINTS / f"step_{state['completed_steps']}"
+    final = checkpoint_folder(config, state["completed_steps"])
     if final.exists():
         return  # an epoch end can fall on a step that was just saved
     partial = final.with_name(final.name + ".partial")
@@ -55,12 +63,15 @@ def save_checkpoint(accelerator: Accelerator, config: TrainingConfig, state: dic
         shutil.rmtree(partial)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()  # every process's RNG state is in the folder before it is renamed
     if accelerator.is_main_process:
         write_json(partial / STATE_FILE, state, indent=None)
         partial.rename(final)
         if config.save_total_limit:
+            kept = checkpoint_folder(config, keep) if keep is not None else None
             for old in complete_checkpoints(Path(config.output_dir))[: -config.save_total_limit]:
-                shutil.rmtree(old)
+                if old != kept:
+                    shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
 
@@ -78,11 +89,13 @@ def data_fingerprint(split: datasets.Dataset) -> str:
 def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Dataset, label_names: Any) -> dict:
     """What a checkpoint must share with the run that resumes it, recorded in its state file."""
     model = str(Path(config.model).resolve()) if Path(config.model).is_dir() else config.model
+    metric = chosen_metric(config, task)
     return {
         "task": task.name,
         "model": model,
         "data": data_fingerprint(train_split),
         "label_names": label_names,
+        "metric_for_best_model": metric.name if metric else None,  # the best so far was chosen by it
     }
 
 
@@ -92,6 +105,7 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
         raise FileNotFoundError(f"{checkpoint} is not a complete checkpoint (no {STATE_FILE})")
     recorded = json.loads((checkpoint / STATE_FILE).read_text())
     names = {"task": "task", "model": "model", "data": "training data", "label_names": "labels"}
+    names["metric_for_best_model"] = "metric for the best model"
     differences = [
         f"{names[key]} {recorded[key]!r} there, {value!r} here"
         if key in recorded
@@ -102,5 +116,5 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     if differences:
         raise ValueError(
             f"{checkpoint} is another run's checkpoint: {'; '.join(differences)}. Resume with the same task, "
-            "model and data, or start a new --output_dir"
+            "model, data and --metric_for_best_model, or start a new --output_dir"
         )

@@ -47,7 +47,7 @@ def check_flags(config: TrainingConfig) -> None:
     required = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
     required += ("n_best_size", "max_answer_length")
     optional = ("max_seq_length", "max_train_samples", "max_eval_samples", "save_total_limit")
-    optional += ("preprocessing_num_workers",)
+    optional += ("preprocessing_num_workers", "early_stopping_patience")
     for flag in (*required, *optional):
         value = getattr(config, flag)
         if (value is None and flag not in optional) or (value is not None and value < 1):
@@ -74,6 +74,9 @@ def check_flags(config: TrainingConfig) -> None:
     every = config.checkpointing_steps
     if every is not None and every != "epoch" and not (every.isdigit() and int(every) >= 1):
         raise refuse("checkpointing_steps", every, "an integer >= 1 or 'epoch'")
+    steps = config.eval_steps
+    if steps != "epoch" and not (steps.isdigit() and int(steps) >= 1):
+        raise refuse("eval_steps", steps, "an integer >= 1 or 'epoch'")
     if config.report_to not in TRACKERS:
         raise refuse("report_to", config.report_to, f"one of {', '.join(sorted(TRACKERS))}")
     check_resume_flags(config)
@@ -97,6 +100,25 @@ def check_task_flags(config: TrainingConfig) -> None:
     if config.framework == "tensorflow" and config.class_weights != "none":
         raise ValueError(
             "--class_weights is not supported with --framework tensorflow: use --framework pytorch"
+        )
+    check_best_model_flags(config)
+
+
+def check_best_model_flags(config: TrainingConfig) -> None:
+    """The figure named must be one the task scores; the flags need training, and the PyTorch loop."""
+    task = TASKS[config.task].task
+    names = [metric.name for metric in task.best_model_metrics]
+    metric = config.metric_for_best_model
+    if metric is not None and metric not in names:
+        raise refuse("metric_for_best_model", metric, f"one of {', '.join(names)} for --task {config.task}")
+    defaults = {"metric_for_best_model": None, "early_stopping_patience": None, "eval_steps": "epoch"}
+    given = [f"--{flag}" for flag, default in defaults.items() if getattr(config, flag) != default]
+    if given and not config.do_train:
+        raise ValueError(f"{' and '.join(given)}: evaluations during training, none with --do_train false")
+    if given and config.framework == "tensorflow":
+        raise ValueError(
+            f"{' and '.join(given)}: not supported with --framework tensorflow (it scores after each epoch and "
+            "keeps the final model); use --framework pytorch"
         )
 
 

@@ -149,7 +149,24 @@ class OptimizerFlags:
             "help": "Batch examples of similar length (training: shuffled mega-batches; evaluation: sorted)."
         },
     )
-    eval_split: str = field(default="validation", metadata={"help": "Split scored after each epoch."})
+    eval_split: str = field(
+        default="validation", metadata={"help": "Split scored during training (see --eval_steps)."}
+    )
+    eval_steps: str = field(
+        default="epoch",
+        metadata={"help": "Score --eval_split every N optimizer steps, or after each 'epoch'."},
+    )
+    metric_for_best_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Keep the weights of the evaluation with the best value of this figure and save those at the "
+            "end (default with --early_stopping_patience: per task, accuracy / entity f1 / SQuAD f1 / micro_f1)."
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={"help": "Stop after N evaluations without improvement of --metric_for_best_model."},
+    )
 
 
 @dataclass(kw_only=True)

@@ -41,6 +41,8 @@ class FrameworkRun(Protocol):
     eval_orders: dict[str, np.ndarray | None]
     data_settings: dict[str, Any]
     """What the run derived from its data to train with (class weights), kept beside the flags."""
+    training_outcome: dict[str, Any]
+    """How training ended when a best model was kept (its step and score, why it stopped); else empty."""
 
     @property
     def trained(self) -> bool: ...
@@ -142,8 +144,14 @@ def write_outputs(
             save_model(staging)
             save_model_settings(staging, settings)
             save_tokenizer(run.tokenizer, staging)
+    outcome = {"best_model": run.training_outcome} if run.training_outcome else {}
     run_args = shareable_args(
-        {**dataclasses.asdict(config), **run.data_settings, "train_runtime_s": round(train_runtime, 1)}
+        {
+            **dataclasses.asdict(config),
+            **run.data_settings,
+            **outcome,
+            "train_runtime_s": round(train_runtime, 1),
+        }
     )
     write_json(output_dir / "training_args.json", run_args)
     figures = [

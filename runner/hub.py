@@ -76,6 +76,9 @@ HYPERPARAMETERS = (
     "max_seq_length",
     "seed",
     "group_by_length",
+    "eval_steps",
+    "metric_for_best_model",
+    "early_stopping_patience",
     "train_runtime_s",
 )
 
@@ -396,16 +399,25 @@ def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]],
     """What the figures mean, from the run's own settings: which split any choice was made on, and which not."""
     eval_split = config.get("eval_split", "validation")
     tuned = task.tuning is not None and config.get(task.tuning.flag)
+    steps = config.get("eval_steps", "epoch")
+    best = config.get("best_model")
+    model = f"the best model (step {best['best_step']})" if best else "the final model"
     note = (
         f"The `{eval_split}` split (the data's own, or a seeded share of train held out when the data had none) was "
-        "scored after each epoch"
+        + ("scored after each epoch" if steps == "epoch" else f"scored every {steps} steps")
         + (f" and {task.tuning.words} was tuned on it" if tuned else "")
-        + "; its figures are those of the final model."
+        + f"; its figures are those of {model}."
     )
+    if best:
+        note += (
+            f" The model kept is that of the evaluation with the best {best['metric']} "
+            f"({_format(best['best_score'])} at step {best['best_step']}, of {len(best['evaluations'])} "
+            f"evaluations), loaded back at the end; training stopped {best['stopped']}."
+        )
     others = [split for split in results if split != eval_split]
     if others:
         note += (
-            f" The {', '.join(f'`{s}`' for s in others)} split was scored once, with the final model, and used for "
+            f" The {', '.join(f'`{s}`' for s in others)} split was scored once, with {model}, and used for "
             "no choice."
         )
     else:

@@ -58,6 +58,7 @@ class KerasRun:
     max_steps: int = 0
     is_main_process: bool = True  # Keras runs on one process
     data_settings: dict[str, Any] = field(default_factory=dict)  # none: `--class_weights` is PyTorch-only
+    training_outcome: dict[str, Any] = field(default_factory=dict)  # none: the final model is kept
 
     @property
     def trained(self) -> bool:

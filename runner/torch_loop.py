@@ -28,10 +28,12 @@ from processing.models import resolve_model
 from processing.registry import TASKS
 from processing.tasks import Task, model_inputs
 
+from . import best_model
 from .checkpoints import (
     CHECKPOINTS,
     STATE_FILE,
     check_same_run,
+    checkpoint_folder,
     checkpoint_to_resume,
     run_identity,
     save_checkpoint,
@@ -64,6 +66,8 @@ class Run:
     max_steps: int = 0
     class_weights: torch.Tensor | None = None
     data_settings: dict[str, Any] = field(default_factory=dict)
+    best: best_model.BestModel | None = None
+    training_outcome: dict[str, Any] = field(default_factory=dict)
 
     @property
     def trained(self) -> bool:
@@ -144,6 +148,9 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
         config, task, accelerator, raw, label_names, tokenizer, model, features, eval_orders(config, features)
     )
     run.identity, run.train_features = identity, train_features
+    metric = best_model.chosen_metric(config, task) if config.do_train else None
+    if metric is not None:
+        run.best = best_model.BestModel(metric, config.early_stopping_patience)
     if weights is not None:
         run.class_weights = torch.tensor(weights, device=accelerator.device)
         run.data_settings = {
@@ -246,6 +253,8 @@ def resume_position(run: Run) -> dict[str, int]:
         return start
     position = json.loads((checkpoint / STATE_FILE).read_text())
     run.accelerator.load_state(str(checkpoint))
+    if run.best is not None and best_model.STATE_KEY in position:
+        run.best.restore(position[best_model.STATE_KEY])
     run.accelerator.print(f"Resumed from {checkpoint} at step {position['completed_steps']}")
     return position
 
@@ -277,13 +286,14 @@ def training_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> torch.
 def train_loop(run: Run) -> bool:
     """The loop of Accelerate's nlp_example, with checkpoints that record where in the data they were taken.
 
+    With `--metric_for_best_model` or `--early_stopping_patience` it also keeps the best evaluation's weights, stops
+    when patience runs out, and ends holding the best weights (see `load_best_model`).
     Returns False when SIGTERM (how clusters preempt) stopped it after saving a checkpoint.
     """
     config, accelerator, model = run.config, run.accelerator, run.model
     signal.signal(signal.SIGTERM, lambda *_: accelerator.set_trigger())
     position = resume_position(run)
     completed_steps = position["completed_steps"]
-    every = int(config.checkpointing_steps) if (config.checkpointing_steps or "").isdigit() else None
     with tqdm(
         total=run.max_steps,
         initial=completed_steps,
@@ -292,6 +302,8 @@ def train_loop(run: Run) -> bool:
     ) as progress:
         last_epoch = math.ceil(config.num_train_epochs) - 1
         for epoch in range(position["epoch"], last_epoch + 1):
+            if stopping_early(run):
+                break
             model.train()
             run.train_dataloader.set_epoch(epoch)
             skip = position["batches_in_epoch"] if epoch == position["epoch"] else 0
@@ -307,28 +319,92 @@ def train_loop(run: Run) -> bool:
                     progress.update(1)
                     lr = run.scheduler.get_last_lr()[0]
                     accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=completed_steps)
-                    state = {
-                        "completed_steps": completed_steps,
-                        "epoch": epoch,
-                        "batches_in_epoch": batches_in_epoch,
-                        **run.identity,
-                    }
-                    if accelerator.check_trigger():
-                        save_checkpoint(accelerator, config, state)
-                        accelerator.print(
-                            f"SIGTERM: saved a checkpoint at step {completed_steps} and stopped; "
-                            "continue with --resume_from_checkpoint latest"
-                        )
+                    step_position = {"completed_steps": completed_steps, "epoch": epoch}
+                    if not after_step(run, {**step_position, "batches_in_epoch": batches_in_epoch}, False):
                         return False
-                    if every and completed_steps % every == 0:
-                        save_checkpoint(accelerator, config, state)
-                if completed_steps >= run.max_steps:
+                if completed_steps >= run.max_steps or stopping_early(run):
                     break
-            if epoch < last_epoch:
-                metrics = evaluate(run, config.eval_split)
-                accelerator.print(f"epoch {epoch}: " + metrics_line(metrics))
-                accelerator.log(scalars(metrics), step=completed_steps)
-            if config.checkpointing_steps == "epoch":
-                state = {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}
-                save_checkpoint(accelerator, config, {**state, **run.identity})
+            if not stopping_early(run):
+                after_step(
+                    run, {"completed_steps": completed_steps, "epoch": epoch + 1, "batches_in_epoch": 0}, True
+                )
+    load_best_model(run, completed_steps)
     return True
+
+
+def stopping_early(run: Run) -> bool:
+    return run.best is not None and run.best.should_stop
+
+
+def evaluation_due(run: Run, step: int, epoch_end: bool) -> bool:
+    """Every `--eval_steps` steps or at each epoch's end; the final weights are scored by the finishing step, and
+    here only when they compete for the best model (once, at the end of the last epoch)."""
+    if step >= run.max_steps:
+        return epoch_end and run.best is not None
+    if run.config.eval_steps == "epoch":
+        return epoch_end
+    return not epoch_end and step % int(run.config.eval_steps) == 0
+
+
+def checkpoint_due(config: TrainingConfig, step: int, epoch_end: bool) -> bool:
+    every = config.checkpointing_steps
+    if every == "epoch":
+        return epoch_end
+    return bool(every) and not epoch_end and step % int(every) == 0
+
+
+def after_step(run: Run, position: dict[str, int], epoch_end: bool) -> bool:
+    """Evaluate, then checkpoint, after an optimizer step or at an epoch's end: a checkpoint taken here records the
+    evaluation's outcome (the best so far, the patience counter) with the position in the data.
+
+    A new best is saved as a checkpoint at once (kept through `--save_total_limit`). Returns False when SIGTERM
+    asked to stop (a checkpoint was saved).
+    """
+    config, accelerator = run.config, run.accelerator
+    step = position["completed_steps"]
+    improved = evaluation_due(run, step, epoch_end) and evaluate_in_training(run, step)
+    state = {**position, **run.identity}
+    if run.best is not None:
+        state[best_model.STATE_KEY] = run.best.state()
+    keep = run.best.best_step if run.best is not None else None
+    if improved:
+        save_checkpoint(accelerator, config, state, keep)
+    if not epoch_end and accelerator.check_trigger():
+        save_checkpoint(accelerator, config, state, keep)
+        accelerator.print(
+            f"SIGTERM: saved a checkpoint at step {step} and stopped; continue with --resume_from_checkpoint latest"
+        )
+        return False
+    if checkpoint_due(config, step, epoch_end):
+        save_checkpoint(accelerator, config, state, keep)
+    return True
+
+
+def evaluate_in_training(run: Run, step: int) -> bool:
+    """Score the evaluation split and log it; True when it is the best evaluation so far."""
+    metrics = evaluate(run, run.config.eval_split)
+    run.accelerator.print(f"step {step}: " + metrics_line(metrics))
+    run.accelerator.log(scalars(metrics), step=step)
+    run.model.train()  # evaluation switched dropout off; a mid-epoch evaluation returns to training
+    return run.best is not None and run.best.update(metrics, step, run.config.eval_split)
+
+
+def load_best_model(run: Run, last_step: int) -> None:
+    """`load_best_model_at_end`: the best evaluation's checkpoint back into the model, so what the finishing step
+    scores, saves and describes is that model; the outcome goes to `training_args.json` and the card."""
+    best = run.best
+    if best is None or best.best_step is None:
+        return
+    run.training_outcome = best.outcome(last_step, run.max_steps)
+    run.accelerator.print(
+        f"Best model: step {best.best_step}, {best.metric.name}={best.best_score:.4f}; training stopped "
+        + run.training_outcome["stopped"]
+    )
+    if best.best_step == last_step:
+        return  # the model holds those weights
+    checkpoint = checkpoint_folder(run.config, best.best_step)
+    if not (checkpoint / STATE_FILE).is_file():
+        raise FileNotFoundError(
+            f"{checkpoint}: the best model's checkpoint (step {best.best_step}) is missing; it cannot be loaded back"
+        )
+    run.accelerator.load_state(str(checkpoint))
