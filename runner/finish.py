@@ -28,6 +28,10 @@ from processing.tasks import Scored, Task
 from .config import TrainingConfig
 from .hub import push_output_dir, shareable_args, write_model_card
 
+TEMPERATURE = "calibration_temperature"
+"""The `TrainingConfig` field, and the saved model's `config.json` attribute, holding a fitted temperature
+(`temperature` itself is a generation setting that transformers refuses in a model config)."""
+
 
 class FrameworkRun(Protocol):
     """What a framework's loop hands the finishing step: the data it evaluated and a way to run and save its model."""
@@ -141,11 +145,17 @@ def write_outputs(
     if save_model is not None:
         with atomic_files_into(output_dir) as staging:
             save_model(staging)
-            fold_saved_temperature(run, staging, settings.get("calibration_temperature", 1.0))
+            fold_saved_temperature(run, staging, settings.get(TEMPERATURE, 1.0))
             save_model_settings(staging, settings)
             save_tokenizer(run.tokenizer, staging)
+    fitted = {TEMPERATURE: settings[TEMPERATURE]} if TEMPERATURE in settings else {}  # derived from the data
     run_args = shareable_args(
-        {**dataclasses.asdict(config), **run.data_settings, "train_runtime_s": round(train_runtime, 1)}
+        {
+            **dataclasses.asdict(config),
+            **run.data_settings,
+            **fitted,
+            "train_runtime_s": round(train_runtime, 1),
+        }
     )
     write_json(output_dir / "training_args.json", run_args)
     figures = [
@@ -169,7 +179,7 @@ def temperature_setting(config: TrainingConfig, validation: Scored) -> dict[str,
     (never on a later split), which later splits are scored with and the saved model answers with."""
     if config.calibrate != "temperature" or validation.logits_and_labels is None:
         return {}
-    return {"calibration_temperature": round(calibration.fit_temperature(*validation.logits_and_labels), 6)}
+    return {TEMPERATURE: round(calibration.fit_temperature(*validation.logits_and_labels), 6)}
 
 
 def fold_saved_temperature(run: FrameworkRun, model_dir: Path, temperature: float) -> None:

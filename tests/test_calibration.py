@@ -164,6 +164,9 @@ def test_the_saved_temperature_changes_predicts_scores_and_not_its_labels(tiny_m
     assert train.main(imdb_run(tiny_model_dir, calibrated, "--calibrate", "temperature")) == 0
 
     temperature = AutoConfig.from_pretrained(calibrated).calibration_temperature
+    assert (
+        json.loads((calibrated / "training_args.json").read_text())["calibration_temperature"] == temperature
+    )
     assert TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1] and temperature != 1.0
     results = json.loads((calibrated / "test_results.json").read_text())
     plain_results = json.loads((plain / "test_results.json").read_text())
@@ -221,3 +224,27 @@ def test_a_config_file_value_outside_the_choices_is_refused(tmp_path):
     config = TrainingConfig(task="imdb", output_dir=str(tmp_path), calibrate="platt")
     with pytest.raises(ValueError, match=r"^--calibrate 'platt': expected none or temperature$"):
         check_task_flags(config)
+
+
+def test_a_token_classification_run_fits_saves_and_reports_a_temperature(
+    tiny_model_dir, tiny_tokenizer, tmp_path
+):
+    argv = [
+        "--task", "wnut17", "--data_dir", str(SAMPLES / "wnut17"), "--model", str(tiny_model_dir),
+        "--output_dir", str(tmp_path), "--max_seq_length", "64", "--per_device_train_batch_size", "4",
+        "--learning_rate", "1e-3", "--num_train_epochs", "1", "--report_to", "none", "--calibrate", "temperature",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+
+    temperature = AutoConfig.from_pretrained(tmp_path).calibration_temperature
+    assert TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]
+    results = json.loads((tmp_path / "test_results.json").read_text())
+    assert 0 <= results["ece"] <= 1 and 0 <= results["ece_before_temperature"] <= 1
+    table = json.loads((tmp_path / "test_calibration.json").read_text())
+    assert table["ece"] == pytest.approx(results["ece"])
+    # One decision per word the model saw: a word cut off by the 64 sub-tokens has no confidence.
+    documents = [json.loads(line)["tokens"] for line in (tmp_path / "test_predictions.jsonl").open()]
+    encoding = tiny_tokenizer(documents, is_split_into_words=True, truncation=True, max_length=64)
+    seen = sum(len({w for w in encoding.word_ids(i) if w is not None}) for i in range(len(documents)))
+    assert seen < sum(map(len, documents))  # the sample has such a word
+    assert sum(b["count"] for b in table["bins"]) == seen

@@ -124,6 +124,7 @@ def test_tuned_null_threshold_scores_the_test_split_and_is_saved_in_the_models_c
     validation = read_json(output_dir / "eval_results.json")
     tuned = shrunk_null_threshold(validation["best_f1_thresh"], validation["total"])
     assert validation["null_score_diff_threshold"] == 0.0
+    assert 0 <= validation["abstain_ece"] <= 1 and (output_dir / "test_reliability.png").is_file()
     assert read_json(output_dir / "test_results.json")["null_score_diff_threshold"] == tuned
     assert (
         read_json(output_dir / "training_args.json")["null_score_diff_threshold"] == 0.0
