@@ -778,7 +778,13 @@ TASK = Task(
         "tune_null_threshold",
     ),
     usage=USAGE,
-    card_note="SQuAD 2.0 figures are percents (official evaluation script).",
+    card_note=(
+        "SQuAD 2.0 figures are percents (official evaluation script). A tuned no-answer threshold is the "
+        f"validation split's best_f1_thresh shrunk toward 0 by its size (n / (n + {NULL_THRESHOLD_PRIOR}) of it for "
+        "n questions), "
+        "so a small validation split cannot move the operating point far; abstain_ece is the expected calibration "
+        "error of the answer/abstain decision."
+    ),
     architecture_suffix="ForQuestionAnswering",
     predict_input='SQuAD JSON: an object with a "data" list of articles, in a .json file or a folder of them',
     predict_format="squad",

@@ -180,7 +180,8 @@ class TaskSettingFlags:
         default=True,
         metadata={
             "help": "Question answering: score the test split at the validation split's best_f1_thresh, "
-            "shrunk toward 0 on small validation splits (n / (n + 2000) of it for n questions)."
+            f"shrunk toward 0 on small validation splits (n / (n + {question_answering.NULL_THRESHOLD_PRIOR}) "
+            "of it for n questions)."
         },
     )
     class_weights: str = field(
