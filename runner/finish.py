@@ -176,9 +176,12 @@ def write_outputs(
 
 def temperature_setting(config: TrainingConfig, validation: Scored) -> dict[str, float]:
     """With `--calibrate temperature`, the temperature fitted on the evaluation split's logits of the final model
-    (never on a later split), which later splits are scored with and the saved model answers with."""
-    if config.calibrate != "temperature" or validation.logits_and_labels is None:
+    (never on a later split), which later splits are scored with and the saved model answers with; otherwise 1,
+    so a model fine-tuned from a calibrated one does not keep its base's temperature in `config.json`."""
+    if validation.logits_and_labels is None:
         return {}
+    if config.calibrate != "temperature":
+        return {TEMPERATURE: 1.0}
     return {TEMPERATURE: round(calibration.fit_temperature(*validation.logits_and_labels), 6)}
 
 

@@ -173,6 +173,7 @@ def test_the_saved_temperature_changes_predicts_scores_and_not_its_labels(tiny_m
     # Same training, so the unscaled logits are the plain run's: their ECE is the plain run's.
     assert results["ece_before_temperature"] == pytest.approx(plain_results["ece"])
     assert "ece_before_temperature" not in plain_results
+    assert AutoConfig.from_pretrained(plain).calibration_temperature == 1.0  # what its logits were divided by
     assert "ece_before_temperature" not in json.loads((calibrated / "eval_results.json").read_text())
 
     reviews = SAMPLES / "imdb" / "test" / "pos"
