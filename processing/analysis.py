@@ -19,7 +19,7 @@ from .calibration import (
     NUM_BINS,
     Confidence,
     calibration_bins,
-    expected_calibration_error,
+    ece_figure,
     reliability_diagram,
 )
 from .outputs import atomic_path, write_json
@@ -76,7 +76,7 @@ def save_figure(figure: Figure, path: Path) -> Path:
 def write_reliability(out: Path, split: str, confidence: Confidence) -> list[Written]:
     """Every task with a confidence gets the same calibration analysis: the reliability diagram, and its bins
     with the ECE as a table."""
-    ece = expected_calibration_error(confidence)
+    ece = ece_figure(confidence)
     table = {"ece": ece, "num_bins": NUM_BINS, "bins": calibration_bins(confidence)}
     data = write_json(out / f"{split}_calibration.json", table)
     picture = save_figure(

@@ -114,12 +114,20 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100)
 
 def temperature_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float, about: str) -> dict:
     """`ece` at the temperature the split is scored with and, when that is not 1, `ece_before_temperature` of the
-    raw logits, so a results file shows what the temperature bought."""
-    metrics = {"ece": expected_calibration_error(top_class(softmax(logits, temperature), labels, about))}
+    raw logits, so a results file shows what the temperature bought.
+
+    Rounded to 6 digits as the predictions' scores are: logits differ in their last float32 bits with the batch
+    they were computed in (one process or several), and the results must not.
+    """
+    metrics = {"ece": ece_figure(top_class(softmax(logits, temperature), labels, about))}
     if temperature != 1.0:
-        raw = top_class(softmax(logits), labels, about)
-        metrics["ece_before_temperature"] = expected_calibration_error(raw)
+        metrics["ece_before_temperature"] = ece_figure(top_class(softmax(logits), labels, about))
     return metrics
+
+
+def ece_figure(confidence: Confidence) -> float:
+    """The ECE as a results file shows it (see `temperature_metrics`)."""
+    return round(expected_calibration_error(confidence), 6)
 
 
 def fold_temperature(model: torch.nn.Module, temperature: float) -> None:

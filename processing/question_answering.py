@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
-from .calibration import Confidence, expected_calibration_error
+from .calibration import Confidence, ece_figure
 from .models import load_pretrained
 from .outputs import write_json
 from .predicting import Settings, batches
@@ -487,7 +487,7 @@ def score(
     metrics = dict(evaluate_examples(raw, best_spans, null_odds, na_prob_thresh=threshold))
     metrics["null_score_diff_threshold"] = threshold
     confidence = abstention_confidence(answers, raw, threshold)
-    metrics["abstain_ece"] = expected_calibration_error(confidence)
+    metrics["abstain_ece"] = ece_figure(confidence)
     predictions = dict(zip(answers.ids, answers.texts(), strict=True))
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
