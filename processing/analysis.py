@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING
 import datasets
 from matplotlib.figure import Figure
 
+from .calibration import (
+    NUM_BINS,
+    Confidence,
+    calibration_bins,
+    ece_figure,
+    reliability_diagram,
+)
 from .outputs import atomic_path, write_json
 
 if TYPE_CHECKING:
@@ -47,6 +54,8 @@ def write_analysis(
         raise ValueError(f"no analysis for task {task.name!r}")
     out = Path(output_dir)
     written = task.analyse(out, split, scored, raw, label_names)
+    if scored.confidence is not None:
+        written += write_reliability(out, split, scored.confidence)
     write_json(out / f"{split}_analysis.json", [{"file": w.path.name, "caption": w.caption} for w in written])
     return written
 
@@ -62,3 +71,20 @@ def save_figure(figure: Figure, path: Path) -> Path:
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100, format="png")
     return path
+
+
+def write_reliability(out: Path, split: str, confidence: Confidence) -> list[Written]:
+    """Every task with a confidence gets the same calibration analysis: the reliability diagram, and its bins
+    with the ECE as a table."""
+    ece = ece_figure(confidence)
+    table = {"ece": ece, "num_bins": NUM_BINS, "bins": calibration_bins(confidence)}
+    data = write_json(out / f"{split}_calibration.json", table)
+    picture = save_figure(
+        reliability_diagram(confidence, split_words(split)), out / f"{split}_reliability.png"
+    )
+    caption = (
+        f"Reliability of the confidence in {confidence.about} on {split_words(split)} "
+        f"({len(confidence.confidences)} decisions, {NUM_BINS} equal-width bins): accuracy per confidence bin "
+        f"against the diagonal of perfect calibration; ECE {ece:.4f}."
+    )
+    return [Written(picture, caption), Written(data, caption)]

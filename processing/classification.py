@@ -23,10 +23,14 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
+from .calibration import softmax, temperature_metrics, top_class
 from .models import load_pretrained
 from .outputs import atomic_path, write_json
 from .predicting import Settings, batches
 from .tasks import Metric, Scored, Task, load_labelled_model
+
+CONFIDENCE_ABOUT = "the predicted label"
+"""What the confidence of the calibration analysis is about."""
 
 
 def tokenize_texts(
@@ -107,12 +111,13 @@ def score(
     config: Any,
 ) -> Scored:
     logits = outputs["logits"]
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    temperature = getattr(config, "calibration_temperature", 1.0)
+    probabilities = softmax(logits, temperature)
     predictions = probabilities.argmax(axis=1)
     labels = np.asarray(raw["label"])
     names = list(label_names or [])
     metrics = classification_metrics(labels, predictions, len(names))
+    metrics.update(temperature_metrics(logits, labels, temperature, CONFIDENCE_ABOUT))
     ids = raw["id"] if "id" in raw.column_names else None
     rows = [
         {
@@ -132,7 +137,13 @@ def score(
                 f.write(json.dumps(row) + "\n")
         return [path]
 
-    return Scored(metrics=metrics, predictions=rows, write_predictions=write_predictions)
+    return Scored(
+        metrics=metrics,
+        predictions=rows,
+        write_predictions=write_predictions,
+        confidence=top_class(probabilities, labels, CONFIDENCE_ABOUT),
+        logits_and_labels=(logits, labels),
+    )
 
 
 def analyse(
@@ -222,6 +233,7 @@ TASK = Task(
     class_weights=balanced_class_weights,
     weighted_loss=weighted_cross_entropy,
     best_model_metrics=(Metric("accuracy"), Metric("f1")),
+    scales_temperature=True,
     card_metrics=(("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
     card_settings=("class_weights", "class_weights_per_label"),
     usage=USAGE,

@@ -29,6 +29,7 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
+from .calibration import Confidence, ece_figure
 from .models import load_pretrained
 from .outputs import write_json
 from .predicting import Settings, batches
@@ -485,6 +486,8 @@ def score(
     best_spans = dict(zip(answers.ids, answers.best_texts, strict=True))
     metrics = dict(evaluate_examples(raw, best_spans, null_odds, na_prob_thresh=threshold))
     metrics["null_score_diff_threshold"] = threshold
+    confidence = abstention_confidence(answers, raw, threshold)
+    metrics["abstain_ece"] = ece_figure(confidence)
     predictions = dict(zip(answers.ids, answers.texts(), strict=True))
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
@@ -492,7 +495,22 @@ def score(
         paths = [output_dir / f"{prefix}predictions.json", output_dir / f"{prefix}null_odds.json"]
         return [write_json(paths[0], predictions), write_json(paths[1], null_odds)]
 
-    return Scored(metrics=metrics, predictions=predictions, write_predictions=write_predictions)
+    return Scored(
+        metrics=metrics, predictions=predictions, write_predictions=write_predictions, confidence=confidence
+    )
+
+
+def abstention_confidence(answers: Answers, raw: Dataset, threshold: float) -> Confidence:
+    """The answer/abstain decision as a two-class prediction: P(answer) = sigmoid(threshold - null odds), so the
+    decision's own confidence is above 0.5 exactly when the threshold rule makes it; it is right when the model
+    answers a question that has an answer or abstains on one that has none (whatever the span's words)."""
+    probability = 1.0 / (1.0 + np.exp(np.clip(answers.null_odds - threshold, -500, 500)))
+    answerable = np.array([len(answer["text"]) > 0 for answer in raw["answers"]], dtype=bool)
+    return Confidence(
+        confidences=np.where(answers.answered, probability, 1.0 - probability),
+        correct=answers.answered == answerable,
+        about="answering or abstaining",
+    )
 
 
 def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
@@ -517,11 +535,28 @@ def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, conf
             )
 
 
+NULL_THRESHOLD_PRIOR = 2000
+"""How many validation questions the default threshold 0 is worth when the tuned one is shrunk toward it."""
+
+
+def shrunk_null_threshold(best: float, questions: int, prior: int = NULL_THRESHOLD_PRIOR) -> float:
+    """The validation split's best-F1 threshold pulled toward 0 as `best * n / (n + prior)` for n questions.
+
+    The best-F1 threshold is the argmax of a flat, noisy curve: on a few hundred questions it lands far from where
+    the test split's best lies, and moves the operating point more than it gains. Shrinking it in proportion to
+    the evidence keeps small validation splits near the model's own decision (0: answer when the best span beats
+    the null score) and lets large ones (many thousands of questions) move it almost all the way.
+    """
+    return float(best) * questions / (questions + prior) if questions > 0 else 0.0
+
+
 def calibrate(config: Any, validation_metrics: dict[str, Any]) -> dict[str, Any]:
     """The null threshold later splits are scored at and the saved model answers with: the one that maximised
-    validation F1, unless the user fixed one (`--tune_null_threshold false`)."""
+    validation F1, shrunk toward 0 by the validation size (`shrunk_null_threshold`), unless the user fixed one
+    (`--tune_null_threshold false`)."""
     if config.tune_null_threshold:
-        return {"null_score_diff_threshold": float(validation_metrics["best_f1_thresh"])}
+        best, questions = validation_metrics["best_f1_thresh"], int(validation_metrics["total"])
+        return {"null_score_diff_threshold": shrunk_null_threshold(best, questions)}
     return {"null_score_diff_threshold": float(config.null_score_diff_threshold)}
 
 
@@ -756,7 +791,13 @@ TASK = Task(
         "tune_null_threshold",
     ),
     usage=USAGE,
-    card_note="SQuAD 2.0 figures are percents (official evaluation script).",
+    card_note=(
+        "SQuAD 2.0 figures are percents (official evaluation script). A tuned no-answer threshold is the "
+        f"validation split's best_f1_thresh shrunk toward 0 by its size (n / (n + {NULL_THRESHOLD_PRIOR}) of it for "
+        "n questions), "
+        "so a small validation split cannot move the operating point far; abstain_ece is the expected calibration "
+        "error of the answer/abstain decision."
+    ),
     architecture_suffix="ForQuestionAnswering",
     predict_input='SQuAD JSON: an object with a "data" list of articles, in a .json file or a folder of them',
     predict_format="squad",

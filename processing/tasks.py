@@ -16,6 +16,7 @@ import datasets
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .calibration import Confidence
 from .models import load_pretrained
 
 Prepare = Callable[[datasets.Dataset, PreTrainedTokenizerBase, Any, bool], datasets.Dataset]
@@ -25,11 +26,17 @@ Score = Callable[[datasets.Dataset, datasets.Dataset, dict[str, np.ndarray], lis
 @dataclass(frozen=True)
 class Scored:
     """One split's metrics for the results file, its predictions in memory (what the predictions files hold, in the
-    task's own shape) for the error analysis, and a writer for those files."""
+    task's own shape) for the error analysis, and a writer for those files.
+
+    `confidence`, where the task has one, feeds the reliability diagram of the analysis; `logits_and_labels` (the
+    unscaled logits of every scored decision and its gold class id) is what `--calibrate temperature` fits on.
+    """
 
     metrics: dict[str, Any]
     predictions: Any
     write_predictions: Callable[[Path, str], list[Path]]
+    confidence: Confidence | None = None
+    logits_and_labels: tuple[np.ndarray, np.ndarray] | None = None
 
 
 Analyse = Callable[[Path, str, Scored, datasets.Dataset | None, list[str] | None], list[Any]]
@@ -76,6 +83,8 @@ class Task:
     `class_weights(raw_train, label_names)`, if given, returns one loss weight per class ("balanced": inverse
     frequency in train) and `weighted_loss(logits, labels, weights)` the loss the PyTorch loop then trains on;
     tasks without them refuse `--class_weights`.
+    `scales_temperature` is True where `score` divides the logits by `config.calibration_temperature` and fills
+    `Scored.logits_and_labels`, and the saved model's last linear layer gives the logits (`--calibrate temperature`).
     `check(raw_splits, tokenizer, config)`, if given, refuses flags that do not fit the loaded data, before any of
     it is tokenized (question answering: windows too short for the longest question).
     `analyse(output_dir, split, scored, raw_split, label_names)` writes the error analysis of one scored split
@@ -109,6 +118,7 @@ class Task:
     tuning: Tuning | None = None
     class_weights: Callable[[datasets.Dataset, list[str]], list[float]] | None = None
     weighted_loss: Callable[[Any, Any, Any], Any] | None = None
+    scales_temperature: bool = False
     check: Callable[[datasets.DatasetDict, PreTrainedTokenizerBase, Any], None] | None = None
     analyse: Analyse | None = None
     best_model_metrics: tuple[Metric, ...] = ()

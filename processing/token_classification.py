@@ -27,6 +27,7 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
+from .calibration import softmax, temperature_metrics, top_class
 from .models import load_pretrained
 from .outputs import atomic_path, write_json, write_text
 from .predicting import Settings, batches
@@ -34,6 +35,8 @@ from .tasks import Metric, Scored, Task, load_labelled_model
 
 TOP_CONFUSIONS = 10
 EXAMPLE_WORDS = 3
+CONFIDENCE_ABOUT = "each word's predicted tag"
+"""What the confidence of the calibration analysis is about: one decision per word the model saw."""
 IGNORE_INDEX = -100
 """Label id that PyTorch's cross-entropy (and the Keras loss with `ignore_class`) skips."""
 
@@ -148,6 +151,7 @@ def score(
     config: Any,
 ) -> Scored:
     names = list(label_names or [])
+    temperature = getattr(config, "calibration_temperature", 1.0)
     token_predictions = outputs["logits"].argmax(axis=-1)
     true_tags, predicted_tags = [], []
     for row, (tokens, tags, word_ids) in enumerate(
@@ -158,6 +162,8 @@ def score(
             [names[p] for p in word_predictions(word_ids, token_predictions[row], len(tokens))]
         )
     metrics = entity_metrics(true_tags, predicted_tags)
+    word_logits, word_labels = scored_word_logits(outputs["logits"], features["word_ids"], raw["ner_tags"])
+    metrics.update(temperature_metrics(word_logits, word_labels, temperature, CONFIDENCE_ABOUT))
     rows = [
         {"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted}
         for example_id, tokens, gold, predicted in zip(
@@ -172,7 +178,30 @@ def score(
                 f.write(json.dumps(row) + "\n")
         return [path]
 
-    return Scored(metrics=metrics, predictions=rows, write_predictions=write_predictions)
+    return Scored(
+        metrics=metrics,
+        predictions=rows,
+        write_predictions=write_predictions,
+        confidence=top_class(softmax(word_logits, temperature), word_labels, CONFIDENCE_ABOUT),
+        logits_and_labels=(word_logits, word_labels),
+    )
+
+
+def scored_word_logits(
+    logits: np.ndarray, word_ids: list[list[int]], tags: list[list[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The logits each word's tag is predicted from (its first sub-token's, as `word_predictions` reads them) and
+    its gold tag id, for every word the model saw: a truncated word has no confidence to calibrate."""
+    rows, positions, labels = [], [], []
+    for row, (ids, gold) in enumerate(zip(word_ids, tags, strict=True)):
+        previous = -1
+        for position, word in enumerate(ids):
+            if word >= 0 and word != previous:
+                rows.append(row)
+                positions.append(position)
+                labels.append(gold[word])
+            previous = word
+    return logits[rows, positions].reshape(len(rows), logits.shape[-1]), np.asarray(labels, dtype=np.int64)
 
 
 def analyse(
@@ -392,6 +421,7 @@ TASK = Task(
         ("f1", "f1", "Entity F1 (micro, seqeval)"),
     ),
     card_settings=("label_all_tokens",),
+    scales_temperature=True,
     usage=USAGE,
     architecture_suffix="ForTokenClassification",
     predict_input=(

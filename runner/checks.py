@@ -93,6 +93,18 @@ def check_task_flags(config: TrainingConfig) -> None:
             config.class_weights,
             f"none for --task {config.task} (one label per example only)",
         )
+    if config.calibrate not in ("none", "temperature"):
+        raise refuse("calibrate", config.calibrate, "none or temperature")
+    if config.calibrate != "none" and not task.scales_temperature:
+        raise refuse(
+            "calibrate",
+            config.calibrate,
+            f"none for --task {config.task} (one softmax over classes per example or per word only)",
+        )
+    if config.framework == "tensorflow" and config.calibrate != "none":
+        raise ValueError(
+            "--calibrate temperature is not supported with --framework tensorflow: use --framework pytorch"
+        )
     if config.framework == "tensorflow" and not task.keras_head:
         raise ValueError(
             f"--framework tensorflow does not train --task {config.task}: use --framework pytorch"

@@ -196,7 +196,9 @@ class TaskSettingFlags:
     tune_null_threshold: bool = field(
         default=True,
         metadata={
-            "help": "Question answering: score the test split at the validation split's best_f1_thresh."
+            "help": "Question answering: score the test split at the validation split's best_f1_thresh, "
+            f"shrunk toward 0 on small validation splits (n / (n + {question_answering.NULL_THRESHOLD_PRIOR}) "
+            "of it for n questions)."
         },
     )
     class_weights: str = field(
@@ -210,6 +212,14 @@ class TaskSettingFlags:
     decision_threshold: float = field(
         default=0.5,
         metadata={"help": "Multi-label classification: predict the labels whose sigmoid score exceeds it."},
+    )
+    calibrate: str = field(
+        default="none",
+        metadata={
+            "help": "Single-label classification and token classification: temperature fits one temperature "
+            "on the --eval_split's logits after training; the test split is scored and the model saved with it.",
+            "choices": ["none", "temperature"],
+        },
     )
     tune_decision_threshold: bool = field(
         default=True,
@@ -263,6 +273,10 @@ FLAG_GROUPS = (DataFlags, ColumnFlags, ModelFlags, OptimizerFlags, TaskSettingFl
 @dataclass(kw_only=True)
 class TrainingConfig(OutputFlags, TaskSettingFlags, OptimizerFlags, ModelFlags, ColumnFlags, DataFlags):
     """Every flag of `train.py` in one object; also readable from a YAML or JSON file given as the only argument."""
+
+    calibration_temperature: float = 1.0
+    """What the logits are divided by when scored: set by `--calibrate temperature` from the evaluation split,
+    never a flag (a temperature is measured, not chosen)."""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

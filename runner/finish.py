@@ -19,7 +19,7 @@ import numpy as np
 from transformers import AutoConfig, PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME
 
-from processing import analysis
+from processing import analysis, calibration
 from processing.batching import restore_order
 from processing.models import save_tokenizer
 from processing.outputs import atomic_files_into, write_json
@@ -27,6 +27,10 @@ from processing.tasks import Scored, Task
 
 from .config import TrainingConfig
 from .hub import push_output_dir, shareable_args, write_model_card
+
+TEMPERATURE = "calibration_temperature"
+"""The `TrainingConfig` field, and the saved model's `config.json` attribute, holding a fitted temperature
+(`temperature` itself is a generation setting that transformers refuses in a model config)."""
 
 
 class FrameworkRun(Protocol):
@@ -115,6 +119,7 @@ def finish(run: FrameworkRun, train_runtime: float) -> dict[str, dict[str, Any]]
     run.print(f"{config.eval_split}: " + metrics_line(results[config.eval_split]))
     run.log(scalars(results[config.eval_split]))
     settings = run.task.calibrate(config, results[config.eval_split]) if run.task.calibrate else {}
+    settings.update(temperature_setting(config, scored[config.eval_split]))
     for split in run.eval_features:
         if split != config.eval_split:
             scored[split] = evaluate_scored(run, split, settings)
@@ -142,14 +147,17 @@ def write_outputs(
     if save_model is not None:
         with atomic_files_into(output_dir) as staging:
             save_model(staging)
+            fold_saved_temperature(run, staging, settings.get(TEMPERATURE, 1.0))
             save_model_settings(staging, settings)
             save_tokenizer(run.tokenizer, staging)
     outcome = {"best_model": run.training_outcome} if run.training_outcome else {}
+    fitted = {TEMPERATURE: settings[TEMPERATURE]} if TEMPERATURE in settings else {}  # derived from the data
     run_args = shareable_args(
         {
             **dataclasses.asdict(config),
             **run.data_settings,
             **outcome,
+            **fitted,
             "train_runtime_s": round(train_runtime, 1),
         }
     )
@@ -168,6 +176,28 @@ def write_outputs(
         )  # fmt: skip
     if config.push_to_hub:
         run.print(f"Pushed to the Hub: {push_output_dir(output_dir, config.hub_model_id)}")
+
+
+def temperature_setting(config: TrainingConfig, validation: Scored) -> dict[str, float]:
+    """With `--calibrate temperature`, the temperature fitted on the evaluation split's logits of the final model
+    (never on a later split), which later splits are scored with and the saved model answers with; otherwise 1,
+    so a model fine-tuned from a calibrated one does not keep its base's temperature in `config.json`."""
+    if validation.logits_and_labels is None:
+        return {}
+    if config.calibrate != "temperature":
+        return {TEMPERATURE: 1.0}
+    return {TEMPERATURE: round(calibration.fit_temperature(*validation.logits_and_labels), 6)}
+
+
+def fold_saved_temperature(run: FrameworkRun, model_dir: Path, temperature: float) -> None:
+    """Divide the saved model's classifier layer by the temperature (`calibration.fold_temperature`), so the
+    pipeline and predict give the calibrated scores from the weights alone; reloaded from the saved files so the
+    loop's model, whatever wraps or shards it, is left alone."""
+    if temperature == 1.0:
+        return
+    model = run.task.load_model(str(model_dir), run.label_names)
+    calibration.fold_temperature(model, temperature)
+    model.save_pretrained(model_dir, safe_serialization=True)
 
 
 def save_model_settings(model_dir: Path, settings: dict[str, Any]) -> None:

@@ -422,6 +422,15 @@ def _evaluation_note(config: dict[str, Any], results: dict[str, dict[str, Any]],
         )
     else:
         note += " The data had no test split; validation figures flatter settings that were chosen by looking at them."
+    if config.get("calibrate") == "temperature" and "calibration_temperature" in config:
+        temperature = _format(config["calibration_temperature"])
+        note += (
+            f" One temperature (T = {temperature}) was fitted on the `{eval_split}` logits of the "
+            "final model by minimising their negative log-likelihood; the saved classifier layer is divided by it, so "
+            "the pipeline's scores are the calibrated ones and its labels unchanged. `ece` is the expected "
+            "calibration error (15 equal-width bins) at that temperature, `ece_before_temperature` that of the "
+            "unscaled logits."
+        )
     if task.card_note:
         note += " " + task.card_note
     return note

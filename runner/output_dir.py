@@ -12,6 +12,7 @@ EARLIER_OUTPUTS = (
     "training_args.json", "README.md", "*_results.json", "*_predictions.jsonl", "*predictions.json",
     "*null_odds.json", "*_analysis.json", "*_confusion_matrix.json", "*_confusion_matrix.png", "*_per_type.png",
     "*_entity_confusions.json", "*_entity_confusions.md", "*_qa_breakdown.json", "*_qa_breakdown.png",
+    "*_calibration.json", "*_reliability.png",
     "config.json", "generation_config.json", "model.safetensors", "model-*.safetensors",
     "model.safetensors.index.json", "pytorch_model*.bin", "model.keras", "label_names.json", "tokenizer*",
     "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",

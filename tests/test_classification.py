@@ -97,7 +97,10 @@ def test_score_metrics_and_predictions_file(tmp_path, tiny_tokenizer):
     logits = np.array([[0.0, 2.0], [-1.0, 1.0], [0.5, 0.5]], dtype=np.float32)
     scored = score(raw, features, {"logits": logits}, LABEL_NAMES, SimpleNamespace())
     # Confusion [[1, 1], [0, 1]]: F1 neg = 2/3, F1 pos = 2/3.
-    assert scored.metrics == pytest.approx({"accuracy": 2 / 3, "f1": 2 / 3})
+    # ECE: two at confidence sigmoid(2) (one right) in bin 13, one at 0.5 (right) in bin 7.
+    top = 1 / (1 + np.exp(-2.0))
+    ece = 2 / 3 * abs(0.5 - top) + 1 / 3 * abs(1.0 - 0.5)
+    assert scored.metrics == pytest.approx({"accuracy": 2 / 3, "f1": 2 / 3, "ece": round(ece, 6)})
 
     paths = scored.write_predictions(tmp_path, "test")
     assert paths == [tmp_path / "test_predictions.jsonl"]

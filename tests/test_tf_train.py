@@ -104,7 +104,7 @@ def test_text_classification_writes_the_pytorch_paths_files_and_a_keras_model(ti
     assert train.main(flags("imdb", tiny_model_dir, tmp_path)) == 0
 
     results = read_json(tmp_path / "eval_results.json")
-    assert set(results) == {"accuracy", "f1", "num_examples", "runtime_s"}
+    assert set(results) == {"accuracy", "f1", "ece", "num_examples", "runtime_s"}
     assert results["num_examples"] == 3
     assert read_json(tmp_path / "test_results.json")["num_examples"] == 16
     lines = (tmp_path / "test_predictions.jsonl").read_text().splitlines()

@@ -17,6 +17,7 @@ import processing  # noqa: F401  (registers the extractive QA pipeline)
 import train
 from commands.predict import predict, read_settings
 from conftest import REPO_ROOT, SAMPLES, reset_accelerate
+from processing.question_answering import shrunk_null_threshold
 from runner import checkpoints, finish
 
 DATA = {"imdb": SAMPLES / "imdb", "wnut17": SAMPLES / "wnut17", "squad_v2": SAMPLES / "squad"}
@@ -55,7 +56,7 @@ def test_text_classification_run_writes_a_model_pipeline_can_use(tiny_model_dir,
     assert train.main(flags("imdb", tiny_model_dir, tmp_path)) == 0
 
     results = read_json(tmp_path / "eval_results.json")
-    assert set(results) == {"accuracy", "f1", "num_examples", "runtime_s"}
+    assert set(results) == {"accuracy", "f1", "ece", "num_examples", "runtime_s"}
     assert results["num_examples"] == 3  # 10% of the 24 train reviews, stratified
     assert read_json(tmp_path / "test_results.json")["num_examples"] == 16
     config = read_json(tmp_path / "config.json")
@@ -120,8 +121,10 @@ def test_tuned_null_threshold_scores_the_test_split_and_is_saved_in_the_models_c
     argv[argv.index("--data_dir") + 1] = str(data_dir)
     assert train.main(argv) == 0
 
-    tuned = read_json(output_dir / "eval_results.json")["best_f1_thresh"]
-    assert read_json(output_dir / "eval_results.json")["null_score_diff_threshold"] == 0.0
+    validation = read_json(output_dir / "eval_results.json")
+    tuned = shrunk_null_threshold(validation["best_f1_thresh"], validation["total"])
+    assert validation["null_score_diff_threshold"] == 0.0
+    assert 0 <= validation["abstain_ece"] <= 1 and (output_dir / "test_reliability.png").is_file()
     assert read_json(output_dir / "test_results.json")["null_score_diff_threshold"] == tuned
     assert (
         read_json(output_dir / "training_args.json")["null_score_diff_threshold"] == 0.0
