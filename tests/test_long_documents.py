@@ -19,6 +19,7 @@ from transformers import AutoModelForSequenceClassification
 import loaders
 import train
 from commands import predict
+from conftest import SAMPLES
 from processing import classification
 from processing.batching import feature_lengths, longest_first
 from runner.checks import check_task_flags
@@ -315,3 +316,62 @@ def test_pairs_and_a_stride_as_long_as_the_window_are_refused(
     assert train.main([*argv, *extra]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert len(err) == 1 and message in err[0]
+
+
+def test_the_report_counts_windows_per_text_as_training_cuts_them(
+    tiny_model_dir, tiny_tokenizer, tmp_path, capsys
+):
+    from commands import report
+
+    argv = [
+        "imdb",
+        "--data_dir",
+        str(SAMPLES / "imdb"),
+        "--model",
+        str(tiny_model_dir),
+        "--max_seq_length",
+        "64",
+    ]
+    argv += ["--doc_stride", "16", "--long_documents", "windows", "--cache_dir", str(tmp_path / "cache")]
+    assert report.main([*argv, "--out", str(tmp_path / "report")]) == 0
+
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    for stats in summary["splits"]:
+        rows = loaders.load_dataset("imdb", data_dir=str(SAMPLES / "imdb"), cache_dir=str(tmp_path / "cache"))
+        cut = tiny_tokenizer(
+            list(rows[stats["split"]]["text"]),
+            truncation=True,
+            max_length=64,
+            stride=16,
+            return_overflowing_tokens=True,
+        )
+        per_text = np.bincount(cut["overflow_to_sample_mapping"])
+        assert {int(k): n for k, n in stats["windows"].items()} == dict(
+            zip(*np.unique(per_text, return_counts=True), strict=True)
+        )
+        assert stats["windows"].get("1", 0) == stats["examples"] - stats["longer_than_max"]
+    assert "texts per number of windows: " in capsys.readouterr().out
+    assert (tmp_path / "report" / "windows.png").is_file()
+
+
+def test_the_report_refuses_windows_for_sentence_pairs_in_one_line(tiny_model_dir, tmp_path, capsys):
+    from commands import report
+
+    table = tmp_path / "train.csv"
+    table.write_text(textwrap.dedent(PAIRS))
+    argv = ["text-classification", "--train_file", str(table), "--text_column", "premise"]
+    argv += [
+        "--text_pair_column",
+        "hypothesis",
+        "--model",
+        str(tiny_model_dir),
+        "--long_documents",
+        "windows",
+    ]
+    assert (
+        report.main([*argv, "--cache_dir", str(tmp_path / "cache"), "--out", str(tmp_path / "report")]) == 2
+    )
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert err == [
+        "error: --long_documents windows: expected single texts, the data has sentence pairs (use truncate)"
+    ]
