@@ -350,9 +350,10 @@ classifier = pipeline("text-classification", model="{model}")
 classifier("I loved every minute of this film.")
 ```
 
-The pipeline truncates at the training length. With `long_documents` windows (see Training), evaluation read every
-token in overlapping windows and averaged (mean) or maxed (max) their logits per text; rawtune's
-`python -m commands.predict --model <this model's folder>` reads texts the same way."""
+With `long_documents` windows (see Training), evaluation cut each text into windows overlapping by `doc_stride`
+tokens and scored it by its windows' logits (their mean, or each class's largest: `window_aggregation`). The pipeline
+reads a text in one piece (pass `truncation=True` for texts longer than the model takes); rawtune's
+`python -m commands.predict --model <this model's folder>` reads texts as evaluation did."""
 """The model card's usage snippet."""
 
 TASK = Task(
