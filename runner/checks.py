@@ -111,6 +111,10 @@ def check_long_documents(config: TrainingConfig) -> None:
         if getattr(config, flag) not in choices:
             raise refuse(flag, getattr(config, flag), " or ".join(choices))
     if config.long_documents == "truncate":
+        if config.window_aggregation != "mean":
+            raise refuse(
+                "window_aggregation", config.window_aggregation, "no value without --long_documents windows"
+            )
         return
     if not TASKS[config.task].task.long_documents:
         raise refuse(

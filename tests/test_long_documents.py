@@ -275,9 +275,21 @@ def test_windows_are_refused_in_one_line_where_they_do_not_fit(
     assert len(err) == 1 and message in err[0]
 
 
-def test_a_config_file_aggregation_outside_the_choices_is_refused(tmp_path):
-    config = TrainingConfig(task="imdb", output_dir=str(tmp_path), window_aggregation="median")
-    with pytest.raises(ValueError, match=r"^--window_aggregation 'median': expected mean or max$"):
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"window_aggregation": "median"}, "--window_aggregation 'median': expected mean or max"),
+        ({"long_documents": "chunks"}, "--long_documents 'chunks': expected truncate or windows"),
+        (
+            {"window_aggregation": "max"},
+            "--window_aggregation 'max': expected no value without --long_documents windows",
+        ),
+    ],
+)
+def test_settings_that_cannot_take_effect_are_refused(flags, message, tmp_path):
+    """A YAML or JSON config file is not checked against the flags' choices by the parser."""
+    config = TrainingConfig(task="imdb", output_dir=str(tmp_path), **flags)
+    with pytest.raises(ValueError, match=f"^{message}$"):
         check_task_flags(config)
 
 
