@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +21,7 @@ from transformers import AutoModelForSequenceClassification
 import loaders
 import train
 from commands import predict
-from conftest import SAMPLES
+from conftest import REPO_ROOT, SAMPLES
 from processing import classification
 from processing.batching import feature_lengths, longest_first
 from runner.checks import check_task_flags
@@ -387,3 +389,35 @@ def test_the_report_refuses_windows_for_sentence_pairs_in_one_line(tiny_model_di
     assert err == [
         "error: --long_documents windows: expected single texts, the data has sentence pairs (use truncate)"
     ]
+
+
+def test_the_benchmark_scores_the_runs_held_out_texts_as_its_evaluation_did(tiny_model_dir, tmp_path):
+    """benchmarks/long_reviews.py on the samples: its windows reading of every held-out review is the run's own
+    evaluation (same reviews, windows and accuracy), and truncation reads one window per review."""
+    out = tmp_path / "out"
+    argv = [
+        "--task", "imdb", "--data_dir", str(SAMPLES / "imdb"), "--model", str(tiny_model_dir), "--output_dir", str(out),
+        "--max_seq_length", "64", "--doc_stride", "16", "--num_train_epochs", "1", "--report_to", "none",
+        "--long_documents", "windows",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    script = REPO_ROOT / "benchmarks" / "long_reviews.py"
+    flags = ["--data", str(SAMPLES / "imdb"), "--model", str(out), "--min_tokens", "0"]
+    flags += ["--max_seq_length", "64", "--doc_stride", "16", "--device", "cpu"]
+    completed = subprocess.run(
+        [sys.executable, str(script), *flags], capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+
+    readings = {}
+    for line in completed.stdout.splitlines():
+        kind, *parts = line.split()
+        fields = dict(part.split("=", 1) for part in parts)
+        if kind == "long_reviews":
+            readings[fields["reading"]] = fields
+    windows, truncated = readings["windows"], readings["truncate"]
+    results = json.loads((out / "eval_results.json").read_text())
+    assert int(windows["reviews"]) == int(windows["held_out"]) == results["num_examples"]
+    assert int(windows["windows"]) == results["num_windows"] > results["num_examples"]
+    assert float(windows["accuracy"]) == pytest.approx(results["accuracy"], abs=1e-4)
+    assert int(truncated["windows"]) == int(truncated["reviews"]) == results["num_examples"]
