@@ -22,7 +22,8 @@ to a NER model, reviews given to a QA model) is one error naming the file, not p
   abstains, `answer` then ""), and the null odds (no-answer score minus best span score) the threshold is applied to.
 
 Long inputs are handled as in evaluation, with the settings the model was trained with (read from
-`training_args.json` when the folder has one; flags override): texts are truncated at `max_seq_length`; QA
+`training_args.json` when the folder has one; flags override): texts are truncated at `max_seq_length`, or for a
+model trained with `--long_documents windows` cut into the same windows and aggregated per text as evaluation did; QA
 contexts are cut into the same windows by `prepare_eval_features` and answered by `answer_windows`, at the
 `null_score_diff_threshold` tuned in training and kept in the model's `config.json`. Evaluation truncates CoNLL documents, but here no word may go untagged, so a long
 document is cut into overlapping windows of whole words (see `word_windows`).
@@ -50,7 +51,7 @@ from transformers.hf_argparser import string_to_bool
 from loaders import DataFormatError, detect_format
 from loaders.files import read_text
 from loaders.squad import read_squad
-from processing import multi_label, question_answering
+from processing import classification, multi_label, question_answering
 from processing.models import resolve_model
 from processing.outputs import atomic_path
 from processing.predicting import Settings
@@ -65,6 +66,8 @@ SETTING_DEFAULTS = {
     "max_answer_length": question_answering.MAX_ANSWER_LENGTH,
     "null_score_diff_threshold": 0.0,
     "decision_threshold": multi_label.DECISION_THRESHOLD,
+    "long_documents": "truncate",
+    "window_aggregation": "mean",
 }
 """`train.py`'s defaults, used when the model folder has no `training_args.json`."""
 MODEL_SETTINGS = tuple(
@@ -122,6 +125,12 @@ def _check_settings(values: dict[str, Any], model_limit: int) -> None:
             raise ValueError(f"--{name} must be at least 1, got {values[name]}")
     if not 0 < values["decision_threshold"] < 1:
         raise ValueError(f"--decision_threshold must be between 0 and 1, got {values['decision_threshold']}")
+    for name, choices in (
+        ("long_documents", classification.LONG_DOCUMENTS),
+        ("window_aggregation", classification.WINDOW_AGGREGATIONS),
+    ):
+        if values[name] not in choices:
+            raise ValueError(f"--{name} {values[name]!r}: expected {' or '.join(choices)}")
     if values["max_seq_length"] > model_limit:
         raise ValueError(
             f"--max_seq_length {values['max_seq_length']} exceeds the model's limit of {model_limit}"
@@ -340,6 +349,15 @@ def _parser() -> argparse.ArgumentParser:
         ("decision_threshold", float),
     ]:
         parser.add_argument(f"--{name}", type=kind, help="default: the value the model was trained with")
+    for name, choices in (
+        ("long_documents", classification.LONG_DOCUMENTS),
+        ("window_aggregation", classification.WINDOW_AGGREGATIONS),
+    ):
+        parser.add_argument(
+            f"--{name}",
+            choices=choices,
+            help="text classification; default: the value the model was trained with",
+        )
     parser.add_argument(
         "--use_safetensors",
         type=string_to_bool,

@@ -2,10 +2,11 @@
 
 NAME is a task (`text-classification`, `imdb`, ...) or a format that holds one task's data (`conll`,
 `label_studio`); the data flags are `train.py`'s (`--data_format`, `--train_file`, the column and label flags), so
-the report reads the data exactly as training will.
+the report reads the data exactly as training will. With `--long_documents windows` a classification report also
+counts the windows each text is cut into, as `train.py --long_documents windows` cuts them.
 
 One function, `compute_report`, counts everything (examples per label, token lengths under the model's tokenizer,
-SQuAD windows, what the loader repaired or skipped); the printed summary, the PNG plots and `summary.json` are all
+SQuAD windows or text windows, what the loader repaired or skipped); the printed summary, the PNG plots and `summary.json` are all
 read from its result, so they cannot disagree. Input the loaders reject is not counted here: it stops the report
 with the same `DataFormatError` (file, line and what was expected) as training would.
 """
@@ -29,6 +30,7 @@ from transformers import AutoTokenizer, HfArgumentParser, PreTrainedTokenizerBas
 
 from loaders import LOADERS, DataFormatError, load_with_repairs
 from loaders.repairs import REPAIRS
+from processing import classification
 from processing.models import DEFAULT_MODEL, resolve_model
 from processing.question_answering import DOC_STRIDE, prepare_eval_features
 from processing.registry import TASKS
@@ -54,7 +56,8 @@ class Nouns:
 class SplitStats:
     """One split's numbers. `lengths` are tokens per text, per document, or per distinct SQuAD context (alone,
     with the special tokens); `windows` maps a window count to how many questions `prepare_eval_features` cuts
-    into that many windows (SQuAD only); `loader` counts what the loader repaired or skipped, keyed as in
+    into that many windows (SQuAD), or texts `tokenize_windows` cuts into that many (classification with
+    `--long_documents windows`); `loader` counts what the loader repaired or skipped, keyed as in
     `loaders.repairs.REPAIRS`."""
 
     split: str
@@ -87,12 +90,14 @@ def compute_report(
     max_seq_length: int | None = None,
     doc_stride: int = DOC_STRIDE,
     cache_dir: str | None = None,
+    long_documents: str = "truncate",
     **data_flags: Any,
 ) -> DataReport:
     """Load the data as training does and count everything the summary and the plots show.
 
     `max_seq_length` defaults to the task's training default (256 for texts, 128 for CoNLL, 384 for SQuAD).
     `data_flags` are `train.py`'s data, column and label flags (`train_file=...`, `text_column=...`).
+    `long_documents="windows"` counts the windows of single-label classification texts, as training cuts them.
     """
     config = _data_config(name, data_dir, data_flags)
     choice = TASKS[config.task]
@@ -108,7 +113,10 @@ def compute_report(
         **formats.loader_options(config, data_format, task),
     )
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
-    stride = doc_stride if task.cuts_windows else None
+    windows = _text_windows(config, task, dataset, long_documents)
+    stride = doc_stride if task.cuts_windows or windows else None
+    if windows:
+        classification.check_stride(tokenizer, max_seq_length, doc_stride)
     splits = [
         _split_stats(split, rows, tokenizer, max_seq_length, stride, fixes.get(split, {}))
         for split, rows in dataset.items()
@@ -122,6 +130,25 @@ def compute_report(
         nouns=Nouns(*task.report_nouns),
         splits=splits,
     )
+
+
+def _text_windows(
+    config: TrainingConfig, task: Any, dataset: datasets.DatasetDict, long_documents: str
+) -> bool:
+    """Whether to count text windows: asked for, and refused in training's words where training refuses them."""
+    if long_documents not in classification.LONG_DOCUMENTS:
+        raise ValueError(f"--long_documents {long_documents!r}: expected truncate or windows")
+    if long_documents == "truncate":
+        return False
+    if not task.long_documents:
+        raise ValueError(
+            f"--long_documents 'windows': expected truncate for --task {config.task} (single-label only)"
+        )
+    if any("text_pair" in rows.column_names for rows in dataset.values()):
+        raise ValueError(
+            "--long_documents windows: expected single texts, the data has sentence pairs (use truncate)"
+        )
+    return True
 
 
 def _data_config(name: str, data_dir: str | Path | None, data_flags: dict[str, Any]) -> TrainingConfig:
@@ -207,13 +234,28 @@ def token_lengths(rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase) ->
 def window_counts(
     rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, doc_stride: int
 ) -> dict[int, int]:
-    """How many questions get 1, 2, ... windows, through the very function that cuts evaluation features."""
+    """How many questions (or texts) get 1, 2, ... windows, through the very function that cuts evaluation
+    features."""
+    if "question" not in rows.column_names:
+        return _text_window_counts(rows, tokenizer, max_seq_length, doc_stride)
     per_question: Counter[str] = Counter()
     columns = {"id": rows["id"], "question": rows["question"], "context": rows["context"]}
     for start in range(0, len(rows), TOKENIZE_CHUNK):
         batch = {key: values[start : start + TOKENIZE_CHUNK] for key, values in columns.items()}
         per_question.update(prepare_eval_features(batch, tokenizer, max_seq_length, doc_stride)["example_id"])
     return dict(sorted(Counter(per_question.values()).items()))
+
+
+def _text_window_counts(
+    rows: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, doc_stride: int
+) -> dict[int, int]:
+    per_text: Counter[int] = Counter()
+    for start in range(0, len(rows), TOKENIZE_CHUNK):
+        batch = rows[start : start + TOKENIZE_CHUNK]
+        indices = list(range(start, start + len(batch["text"])))
+        cut = classification.tokenize_windows(batch, indices, tokenizer, max_seq_length, doc_stride)
+        per_text.update(cut[classification.DOCUMENT_COLUMN])
+    return dict(sorted(Counter(per_text.values()).items()))
 
 
 def _chunks(items: list) -> Iterator[list]:
@@ -253,7 +295,7 @@ def summary_lines(report: DataReport) -> list[str]:
         )
         lines.append(indent + _lengths_text(report, stats))
         if stats.windows is not None:
-            lines.append(indent + _windows_text(stats.windows))
+            lines.append(indent + _windows_text(stats.windows, report.nouns.example))
         lines.append(indent + _fixes_text(stats.loader))
     return lines
 
@@ -273,10 +315,10 @@ def _share(part: int, whole: int) -> str:
     return f"{part} of {whole} ({100 * part / max(whole, 1):.1f}%)"
 
 
-def _windows_text(windows: dict[int, int]) -> str:
+def _windows_text(windows: dict[int, int], example: str) -> str:
     per_count = ", ".join(f"{n} in {count}" for count, n in windows.items())
     total = sum(count * n for count, n in windows.items())
-    return f"questions per number of windows: {per_count} ({total} windows in all)"
+    return f"{example}s per number of windows: {per_count} ({total} windows in all)"
 
 
 def _fixes_text(fixes: dict[str, int]) -> str:
@@ -347,7 +389,7 @@ def plot_lengths(report: DataReport) -> Figure:
 
 
 def plot_windows(report: DataReport) -> Figure:
-    """Questions per number of windows, as evaluation cuts them."""
+    """Questions (or texts) per number of windows, as evaluation cuts them."""
     counts = sorted({count for stats in report.splits for count in stats.windows or {}})
     figure = Figure(figsize=(6, 4), layout="constrained")
     axes = figure.add_subplot()
@@ -356,8 +398,8 @@ def plot_windows(report: DataReport) -> Figure:
         counts,
         {stats.split: [(stats.windows or {}).get(c, 0) for c in counts] for stats in report.splits},
     )
-    axes.set_xlabel("windows per question")
-    axes.set_ylabel("questions")
+    axes.set_xlabel(f"windows per {report.nouns.example}")
+    axes.set_ylabel(f"{report.nouns.example}s")
     axes.set_title(
         f"{report.name}: windows (max_seq_length {report.max_seq_length}, doc_stride {report.doc_stride})"
     )
@@ -380,7 +422,13 @@ def _parser() -> HfArgumentParser:
         "--max_seq_length", type=int, help="truncation length (default: the task's training default)"
     )
     parser.add_argument(
-        "--doc_stride", type=int, default=DOC_STRIDE, help="SQuAD: overlap between context windows"
+        "--doc_stride", type=int, default=DOC_STRIDE, help="overlap between QA context or text windows"
+    )
+    parser.add_argument(
+        "--long_documents",
+        choices=classification.LONG_DOCUMENTS,
+        default="truncate",
+        help="classification: windows also counts the windows each text is cut into, as training cuts them",
     )
     parser.add_argument("--out", default="report", help="folder for summary.json and the PNG plots")
     return parser
@@ -400,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             args.max_seq_length,
             args.doc_stride,
             args.cache_dir,
+            args.long_documents,
             **data_flags,
         )
     except (DataFormatError, ValueError) as err:

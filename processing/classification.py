@@ -1,5 +1,10 @@
 """Sequence classification (a text or a sentence pair per example, one label): tokenize, pad per batch, score
-accuracy and macro F1; optionally weight the loss against class imbalance."""
+accuracy and macro F1; optionally weight the loss against class imbalance.
+
+A text longer than `max_seq_length` is truncated, or with `--long_documents windows` cut into overlapping windows
+as question answering cuts contexts: every window is trained with its document's label, and evaluation and predict
+aggregate the window logits per document (their mean, or their maximum per class), so every token is read and
+every figure is per document."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     pipeline,
 )
@@ -31,6 +37,11 @@ from .tasks import Metric, Scored, Task, load_labelled_model
 
 CONFIDENCE_ABOUT = "the predicted label"
 """What the confidence of the calibration analysis is about."""
+
+LONG_DOCUMENTS = ("truncate", "windows")
+WINDOW_AGGREGATIONS = ("mean", "max")
+DOCUMENT_COLUMN = "document"
+"""The column of windowed features naming the raw example (its row in the split) each window was cut from."""
 
 
 def tokenize_texts(
@@ -48,17 +59,88 @@ def tokenize_texts(
     return encoding
 
 
+def tokenize_windows(
+    examples: dict[str, list],
+    indices: list[int],
+    tokenizer: PreTrainedTokenizerBase,
+    max_seq_length: int,
+    doc_stride: int,
+) -> dict[str, list]:
+    """Every text as overlapping windows of at most `max_seq_length` tokens, `doc_stride` tokens shared by
+    neighbours (the tokenizer's own overflow, as QA contexts are cut); each window carries its document's label and
+    row, so evaluation can put the windows' logits back together per document."""
+    encoding = tokenizer(
+        examples["text"],
+        truncation=True,
+        max_length=max_seq_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+    )
+    documents = encoding.pop("overflow_to_sample_mapping")
+    encoding["labels"] = [examples["label"][document] for document in documents]
+    encoding[DOCUMENT_COLUMN] = [indices[document] for document in documents]
+    return encoding
+
+
 def prepare(
     dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, training: bool
 ) -> datasets.Dataset:
+    windows = getattr(config, "long_documents", "truncate") == "windows"
+    fn_kwargs = {"tokenizer": tokenizer, "max_seq_length": config.max_seq_length}
     return dataset.map(
-        tokenize_texts,
+        tokenize_windows if windows else tokenize_texts,
         batched=True,
-        fn_kwargs={"tokenizer": tokenizer, "max_seq_length": config.max_seq_length},
+        with_indices=windows,
+        fn_kwargs={**fn_kwargs, "doc_stride": config.doc_stride} if windows else fn_kwargs,
         remove_columns=dataset.column_names,
-        desc="Tokenizing",
+        desc="Cutting texts into windows" if windows else "Tokenizing",
         num_proc=getattr(config, "preprocessing_num_workers", None),
     )
+
+
+def check_windows(raw: datasets.DatasetDict, tokenizer: PreTrainedTokenizerBase, config: Any) -> None:
+    """`--long_documents windows` reads single texts, and each window must hold more tokens than the overlap:
+    otherwise the tokenizer panics mid-`map`."""
+    if config.long_documents != "windows":
+        return
+    if any("text_pair" in split.column_names for split in raw.values()):
+        raise ValueError(
+            "--long_documents windows: expected single texts, the data has sentence pairs (use truncate)"
+        )
+    check_stride(tokenizer, config.max_seq_length, config.doc_stride)
+
+
+def check_stride(tokenizer: PreTrainedTokenizerBase, max_seq_length: int, doc_stride: int) -> None:
+    room = min(max_seq_length, tokenizer.model_max_length) - tokenizer.num_special_tokens_to_add(pair=False)
+    if doc_stride >= room:
+        raise ValueError(
+            f"--doc_stride {doc_stride}: expected less than the {room} text tokens a window of "
+            f"--max_seq_length {max_seq_length} holds"
+        )
+
+
+def document_logits(
+    logits: np.ndarray, documents: np.ndarray, num_documents: int, aggregation: str
+) -> np.ndarray:
+    """One row of logits per document from those of its windows, in document order whatever the windows' order:
+    their mean, or with "max" each class's largest logit over the windows (a document is as positive as its most
+    positive passage)."""
+    counts = np.bincount(documents, minlength=num_documents)
+    if counts.size > num_documents or (counts == 0).any():
+        raise ValueError(
+            f"window logits for {counts.size} documents, expected one or more for each of {num_documents}"
+        )
+    if aggregation == "max":
+        aggregated = np.full((num_documents, logits.shape[1]), -np.inf)
+        np.maximum.at(aggregated, documents, logits)
+        return aggregated
+    if aggregation != "mean":
+        raise ValueError(
+            f"--window_aggregation {aggregation!r}: expected one of {', '.join(WINDOW_AGGREGATIONS)}"
+        )
+    sums = np.zeros((num_documents, logits.shape[1]))
+    np.add.at(sums, documents, logits)
+    return sums / counts[:, None]
 
 
 def balanced_class_weights(raw_train: datasets.Dataset, label_names: list[str]) -> list[float]:
@@ -110,7 +192,14 @@ def score(
     label_names: list[str] | None,
     config: Any,
 ) -> Scored:
+    """Accuracy and macro F1 per example; windowed features (a `document` column) are first aggregated into one
+    row of logits per document with `config.window_aggregation`."""
     logits = outputs["logits"]
+    windows = None
+    if features is not None and DOCUMENT_COLUMN in features.column_names:
+        documents = np.asarray(features[DOCUMENT_COLUMN], dtype=np.int64)
+        logits = document_logits(logits, documents, len(raw), config.window_aggregation)
+        windows = np.bincount(documents, minlength=len(raw))
     temperature = getattr(config, "calibration_temperature", 1.0)
     probabilities = softmax(logits, temperature)
     predictions = probabilities.argmax(axis=1)
@@ -118,6 +207,8 @@ def score(
     names = list(label_names or [])
     metrics = classification_metrics(labels, predictions, len(names))
     metrics.update(temperature_metrics(logits, labels, temperature, CONFIDENCE_ABOUT))
+    if windows is not None:
+        metrics["num_windows"] = int(windows.sum())
     ids = raw["id"] if "id" in raw.column_names else None
     rows = [
         {
@@ -126,6 +217,7 @@ def score(
             "label": names[label],
             "predicted": names[predicted],
             "score": round(float(probabilities[index, predicted]), 6),
+            **({"windows": int(windows[index])} if windows is not None else {}),
         }
         for index, (label, predicted) in enumerate(zip(labels, predictions, strict=True))
     ]
@@ -189,17 +281,17 @@ def _plot_confusion(matrix: np.ndarray, names: list[str], split: str) -> Figure:
 def predict_texts(
     model: str, files: list[tuple[str, Callable[[], str]]], settings: Settings
 ) -> Iterator[dict[str, Any]]:
-    """The stock text-classification pipeline, truncating at the training length. `files` pairs each text's name
-    in the output with a reader of the text, so only a batch of texts is in memory at a time."""
+    """The stock text-classification pipeline, truncating at the training length; for a model trained with
+    windows, evaluation's windows and aggregation instead. `files` pairs each text's name in the output with a
+    reader of the text, so only a batch of texts is in memory at a time."""
     network = load_pretrained(
         AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
     )
-    classify = pipeline(
-        "text-classification",
-        model=network,
-        tokenizer=AutoTokenizer.from_pretrained(model),
-        device=settings.device,
-    )
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if settings.long_documents == "windows":
+        yield from _predict_windows(network, tokenizer, files, settings)
+        return
+    classify = pipeline("text-classification", model=network, tokenizer=tokenizer, device=settings.device)
     for batch in batches(files, settings.batch_size, "text"):
         texts = [read() for _, read in batch]
         results = classify(
@@ -209,12 +301,66 @@ def predict_texts(
             yield {"file": name, "label": result["label"], "score": round(float(result["score"]), 6)}
 
 
+def _predict_windows(
+    network: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    files: list[tuple[str, Callable[[], str]]],
+    settings: Settings,
+) -> Iterator[dict[str, Any]]:
+    """A batch of texts cut as `tokenize_windows` cuts them, at most `batch_size` windows per forward pass (one
+    long text has many), their logits aggregated per text as evaluation aggregates them."""
+    check_stride(tokenizer, settings.max_seq_length, settings.doc_stride)
+    network = network.to(settings.device).eval()
+    names = network.config.id2label
+    for batch in batches(files, settings.batch_size, "text"):
+        texts = [read() for _, read in batch]
+        for (name, _), text in zip(batch, texts, strict=True):
+            if not isinstance(text, str):
+                raise ValueError(f"{name}: a sentence pair, which a model trained with windows cannot read")
+        encoding = tokenizer(
+            texts,
+            truncation=True,
+            max_length=settings.max_seq_length,
+            stride=settings.doc_stride,
+            return_overflowing_tokens=True,
+        )
+        documents = np.asarray(encoding.pop("overflow_to_sample_mapping"), dtype=np.int64)
+        logits = document_logits(
+            _window_logits(network, tokenizer, encoding, settings),
+            documents,
+            len(texts),
+            settings.window_aggregation,
+        )
+        probabilities = softmax(logits)
+        for (name, _), row in zip(batch, probabilities, strict=True):
+            predicted = int(row.argmax())
+            yield {"file": name, "label": names[predicted], "score": round(float(row[predicted]), 6)}
+
+
+def _window_logits(
+    network: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, encoding: Any, settings: Settings
+) -> np.ndarray:
+    inputs = [name for name in tokenizer.model_input_names if name in encoding]
+    logits = []
+    for first in range(0, len(encoding["input_ids"]), settings.batch_size):
+        chunk = {name: encoding[name][first : first + settings.batch_size] for name in inputs}
+        padded = tokenizer.pad(chunk, return_tensors="pt").to(settings.device)
+        with torch.no_grad():
+            logits.append(network(**padded).logits.double().cpu().numpy())
+    return np.concatenate(logits)
+
+
 USAGE = """```python
 from transformers import pipeline
 
 classifier = pipeline("text-classification", model="{model}")
 classifier("I loved every minute of this film.")
-```"""
+```
+
+With `long_documents` windows (see Training), evaluation cut each text into windows overlapping by `doc_stride`
+tokens and scored it by its windows' logits (their mean, or each class's largest: `window_aggregation`). The pipeline
+reads a text in one piece (pass `truncation=True` for texts longer than the model takes); rawtune's
+`python -m commands.predict --model <this model's folder>` reads texts as evaluation did."""
 """The model card's usage snippet."""
 
 TASK = Task(
@@ -234,8 +380,15 @@ TASK = Task(
     weighted_loss=weighted_cross_entropy,
     best_model_metrics=(Metric("accuracy"), Metric("f1")),
     scales_temperature=True,
+    check=check_windows,
     card_metrics=(("accuracy", "accuracy", "Accuracy"), ("f1", "f1", "Macro F1")),
-    card_settings=("class_weights", "class_weights_per_label"),
+    card_settings=(
+        "class_weights",
+        "class_weights_per_label",
+        "long_documents",
+        "window_aggregation",
+        "doc_stride",
+    ),
     usage=USAGE,
     architecture_suffix="ForSequenceClassification",
     predict_input="a .txt file or a folder of them",
@@ -243,4 +396,5 @@ TASK = Task(
     predict=predict_texts,
     keras_head="sequence",
     report_nouns=("text", "texts per label", "text"),
+    long_documents=True,
 )

@@ -229,6 +229,8 @@ def predict_texts(
 ) -> Iterator[dict[str, Any]]:
     """The stock text-classification pipeline with every label's sigmoid score; the labels are those over the
     decision threshold the model was saved with (or `--decision_threshold`), in the model's label order."""
+    if settings.long_documents == "windows":
+        raise ValueError("--long_documents windows: expected truncate for a multi-label model")
     network = load_pretrained(
         AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
     )

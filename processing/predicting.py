@@ -23,6 +23,8 @@ class Settings:
     device: str
     use_safetensors: bool = True
     decision_threshold: float = 0.5
+    long_documents: str = "truncate"
+    window_aggregation: str = "mean"
 
 
 def batches(items: list, size: int, unit: str) -> Iterator[list]:

@@ -101,6 +101,8 @@ class Task:
     `keras_head` names the Keras head (`processing.keras_models.HEADS`): "sequence", "token" or "span".
     `report_nouns` say what the data report counts: (example, what the counts count, what a length measures).
     `cuts_windows` is True when evaluation cuts examples into `doc_stride` windows (the report counts them).
+    `long_documents` is True when the task can read long examples in windows (`--long_documents windows`); tasks
+    without it refuse the flag.
     """
 
     name: str
@@ -134,6 +136,7 @@ class Task:
     keras_head: str = ""
     report_nouns: tuple[str, str, str] = ("example", "examples", "example")
     cuts_windows: bool = False
+    long_documents: bool = False
 
 
 def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels: bool) -> list[str]:

@@ -16,6 +16,7 @@ import pyarrow as pa
 from accelerate.utils import LoggerType
 from transformers import AutoConfig
 
+from processing import classification
 from processing.models import resolve_model
 from processing.registry import TASKS
 
@@ -109,6 +110,7 @@ def check_task_flags(config: TrainingConfig) -> None:
         raise ValueError(
             f"--framework tensorflow does not train --task {config.task}: use --framework pytorch"
         )
+    check_long_documents(config)
     if config.framework == "tensorflow" and config.class_weights != "none":
         raise ValueError(
             "--class_weights is not supported with --framework tensorflow: use --framework pytorch"
@@ -131,6 +133,30 @@ def check_best_model_flags(config: TrainingConfig) -> None:
         raise ValueError(
             f"{' and '.join(given)}: not supported with --framework tensorflow (it scores after each epoch and "
             "keeps the final model); use --framework pytorch"
+        )
+
+
+def check_long_documents(config: TrainingConfig) -> None:
+    """Windows only where the task aggregates them per example, and only on the PyTorch path."""
+    for flag, choices in (
+        ("long_documents", classification.LONG_DOCUMENTS),
+        ("window_aggregation", classification.WINDOW_AGGREGATIONS),
+    ):
+        if getattr(config, flag) not in choices:
+            raise refuse(flag, getattr(config, flag), " or ".join(choices))
+    if config.long_documents == "truncate":
+        if config.window_aggregation != "mean":
+            raise refuse(
+                "window_aggregation", config.window_aggregation, "no value without --long_documents windows"
+            )
+        return
+    if not TASKS[config.task].task.long_documents:
+        raise refuse(
+            "long_documents", config.long_documents, f"truncate for --task {config.task} (single-label only)"
+        )
+    if config.framework == "tensorflow":
+        raise ValueError(
+            "--long_documents windows is not supported with --framework tensorflow: use --framework pytorch"
         )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 import loaders
-from processing import question_answering
+from processing import classification, question_answering
 from processing.models import DEFAULT_MODEL
 from processing.registry import TASKS
 
@@ -179,7 +179,23 @@ class TaskSettingFlags:
     )
     doc_stride: int = field(
         default=question_answering.DOC_STRIDE,
-        metadata={"help": "Question answering: overlap between context windows."},
+        metadata={"help": "Overlap in tokens between the windows of a QA context or a long text."},
+    )
+    long_documents: str = field(
+        default="truncate",
+        metadata={
+            "help": "Single-label classification: truncate texts at --max_seq_length, or cut them into windows "
+            "overlapping by --doc_stride, each trained with its text's label and scored per text.",
+            "choices": list(classification.LONG_DOCUMENTS),
+        },
+    )
+    window_aggregation: str = field(
+        default="mean",
+        metadata={
+            "help": "With --long_documents windows: a text's logits are the mean of its windows' or, with max, "
+            "each class's largest.",
+            "choices": list(classification.WINDOW_AGGREGATIONS),
+        },
     )
     n_best_size: int = field(
         default=question_answering.N_BEST_SIZE,
