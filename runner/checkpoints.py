@@ -96,6 +96,7 @@ def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Datas
         "data": data_fingerprint(train_split),
         "label_names": label_names,
         "metric_for_best_model": metric.name if metric else None,  # the best so far was chosen by it
+        "long_documents": config.long_documents,  # windows change what a step trains on
     }
 
 
@@ -106,6 +107,7 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     recorded = json.loads((checkpoint / STATE_FILE).read_text())
     names = {"task": "task", "model": "model", "data": "training data", "label_names": "labels"}
     names["metric_for_best_model"] = "metric for the best model"
+    names["long_documents"] = "--long_documents"
     differences = [
         f"{names[key]} {recorded[key]!r} there, {value!r} here"
         if key in recorded
@@ -116,5 +118,5 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     if differences:
         raise ValueError(
             f"{checkpoint} is another run's checkpoint: {'; '.join(differences)}. Resume with the same task, "
-            "model, data and --metric_for_best_model, or start a new --output_dir"
+            "model, data, --metric_for_best_model and --long_documents, or start a new --output_dir"
         )
