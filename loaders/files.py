@@ -68,6 +68,17 @@ def split_from_name(path: str | Path, data_extensions: Collection[str]) -> str |
     return splits[0] if splits else None
 
 
+def files_by_split(data_dir: Path, data_extensions: Collection[str]) -> dict[str, list[str]]:
+    """The files directly in `data_dir` whose names say their split (see `split_from_name`), in split order; empty
+    when none does (each format words that error its own way)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
+        split = split_from_name(path, data_extensions)
+        if split is not None:
+            found.setdefault(split, []).append(str(path))
+    return order_splits(found)
+
+
 def order_splits(found: dict[str, list[str]]) -> dict[str, list[str]]:
     """train, validation, test: the order users and the split generators expect."""
     return {split: found[split] for split in SPLIT_WORDS if split in found}

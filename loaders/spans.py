@@ -45,7 +45,7 @@ import datasets
 
 from . import repairs
 from .errors import DataFormatError
-from .files import order_splits, read_text, split_from_name, warn_not_taken
+from .files import files_by_split, read_text, warn_not_taken
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -554,18 +554,14 @@ def find_split_files(data_dir: Path, tool: str) -> dict[str, list[str]]:
         raise DataFormatError(
             data_dir, f"is not a folder (expected a folder of {TOOL_NAMES[tool]} {shown} files)"
         )
-    found: dict[str, list[str]] = {}
-    for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
-        split = split_from_name(path, extensions)
-        if split is not None:
-            found.setdefault(split, []).append(str(path))
+    found = files_by_split(data_dir, extensions)
     if not found:
         raise DataFormatError(
             data_dir,
             f"has no {shown} file with train, dev or test in its name (a whole word, as in train.{shown}); "
             "rename the export or pass data_files",
         )
-    return order_splits(found)
+    return found
 
 
 def _read_json(path: str | Path) -> Any:

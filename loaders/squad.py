@@ -17,7 +17,7 @@ import datasets
 
 from . import repairs
 from .errors import DataFormatError
-from .files import order_splits, read_text, split_from_name, warn_not_taken
+from .files import files_by_split, read_text, warn_not_taken
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -298,15 +298,11 @@ def find_split_files(data_dir: Path) -> dict[str, list[str]]:
     """
     if not data_dir.is_dir():
         raise DataFormatError(data_dir, "is not a folder (expected a folder of SQuAD JSON files)")
-    found: dict[str, list[str]] = {}
-    for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
-        split = split_from_name(path, DATA_EXTENSIONS)
-        if split is not None:
-            found.setdefault(split, []).append(str(path))
+    found = files_by_split(data_dir, DATA_EXTENSIONS)
     if not found:
         raise DataFormatError(
             data_dir,
             "has no SQuAD JSON file with train, dev or test in its name "
             "(a whole word of a .json file's name, as in train-v2.0.json)",
         )
-    return order_splits(found)
+    return found

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from . import repairs
 from .conll import order_tags
 from .errors import DataFormatError
-from .files import order_splits, read_text, split_from_name, warn_not_taken
+from .files import files_by_split, read_text, split_from_name, warn_not_taken
 from .squad import FEATURES as QA_FEATURES
 
 logger = datasets.logging.get_logger(__name__)
@@ -556,17 +556,13 @@ def find_split_files(data_dir: Path, file_format: str) -> dict[str, list[str]]:
     extensions = EXTENSIONS[file_format]
     if data_dir.is_file():
         return {split_from_name(data_dir, extensions) or "train": [str(data_dir)]}
-    found: dict[str, list[str]] = {}
-    for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
-        split = split_from_name(path, extensions)
-        if split is not None:
-            found.setdefault(split, []).append(str(path))
+    found = files_by_split(data_dir, extensions)
     if not found:
         raise DataFormatError(
             data_dir,
             f"has no {'/'.join(sorted(extensions))} file named by a word train, dev, valid, validation or test",
         )
-    return order_splits(found)
+    return found
 
 
 # Checking values

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
     pipeline,
 )
@@ -30,7 +30,7 @@ from .analysis import Written, save_figure, split_words
 from .models import load_pretrained
 from .outputs import atomic_path, write_json
 from .predicting import Settings, batches
-from .tasks import Metric, Scored, Task, Tuning
+from .tasks import Metric, Scored, Task, Tuning, load_labelled_model
 
 PROBLEM_TYPE = "multi_label_classification"
 DECISION_THRESHOLD = 0.5
@@ -39,23 +39,6 @@ DECISION_THRESHOLD = 0.5
 
 def label_names(features: datasets.Features) -> list[str]:
     return list(features["labels"].feature.names)
-
-
-def load_model(
-    name_or_path: str, label_names: list[str] | None, *, use_safetensors: bool = True
-) -> PreTrainedModel:
-    """A sequence classifier with one output per label, readable `id2label`/`label2id`, and the problem type that
-    makes transformers train it with binary cross-entropy."""
-    names = list(label_names or [])
-    return load_pretrained(
-        AutoModelForSequenceClassification,
-        name_or_path,
-        use_safetensors=use_safetensors,
-        num_labels=len(names),
-        id2label=dict(enumerate(names)),
-        label2id={name: i for i, name in enumerate(names)},
-        problem_type=PROBLEM_TYPE,
-    )
 
 
 def multi_hot(label_lists: list[list[int]], num_labels: int) -> np.ndarray:
@@ -273,7 +256,8 @@ TASK = Task(
     group_column=None,
     label_column=None,  # a list of labels cannot stratify the held-out validation split
     label_names=label_names,
-    load_model=load_model,
+    # problem_type makes transformers train it with binary cross-entropy over the labels
+    load_model=partial(load_labelled_model, AutoModelForSequenceClassification, problem_type=PROBLEM_TYPE),
     prepare=prepare,
     collator=lambda tokenizer, multiple: DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple),
     output_names=("logits",),

@@ -147,9 +147,15 @@ def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels
 
 
 def load_labelled_model(
-    auto_class: type, name_or_path: str, label_names: list[str] | None, *, use_safetensors: bool = True
+    auto_class: type,
+    name_or_path: str,
+    label_names: list[str] | None,
+    *,
+    use_safetensors: bool = True,
+    **config_kwargs: Any,
 ) -> PreTrainedModel:
-    """A classification head sized for the data's labels, with readable `id2label`/`label2id` in its config.
+    """A classification head sized for the data's labels, with readable `id2label`/`label2id` in its config (and
+    any other config values a task sets, such as `problem_type`).
 
     Weights are read from safetensors only unless `use_safetensors` is False (see `models.load_pretrained`).
     """
@@ -161,4 +167,5 @@ def load_labelled_model(
         num_labels=len(names),
         id2label=dict(enumerate(names)),
         label2id={name: i for i, name in enumerate(names)},
+        **config_kwargs,
     )

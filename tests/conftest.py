@@ -123,3 +123,18 @@ def fresh_accelerate_state():
     reset_accelerate()
     yield
     reset_accelerate()
+
+
+def refused_before_loading(monkeypatch, capsys, argv: list[str]) -> str:
+    """`train.py` with `argv` exits 2 with one `error:` line (returned) and without loading any data: flags that
+    cannot take effect are refused before any work."""
+    import loaders
+    import train
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data loaded before the flags were checked")
+
+    monkeypatch.setattr(loaders, "load_dataset", no_loading)
+    assert train.main([*argv, "--report_to", "none"]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    return error

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from transformers import AutoConfig, BertForSequenceClassification
 
-import loaders
 import train
 from commands.predict import predict
-from conftest import SAMPLES, tiny_bert_config
+from conftest import SAMPLES, refused_before_loading, tiny_bert_config
 from processing import question_answering
 from processing.analysis import write_reliability
 from processing.calibration import (
@@ -202,23 +201,8 @@ def test_the_saved_temperature_changes_predicts_scores_and_not_its_labels(tiny_m
 def test_calibrate_is_refused_in_one_line_where_it_does_not_fit(
     task, extra, message, tmp_path, capsys, monkeypatch
 ):
-    def no_loading(*args, **kwargs):
-        raise AssertionError("data loaded before the flags were checked")
-
-    monkeypatch.setattr(loaders, "load_dataset", no_loading)
-    argv = [
-        "--task",
-        task,
-        "--output_dir",
-        str(tmp_path),
-        "--report_to",
-        "none",
-        "--calibrate",
-        "temperature",
-    ]
-    assert train.main([*argv, *extra]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
-    assert len(err) == 1 and message in err[0]
+    argv = ["--task", task, "--output_dir", str(tmp_path), "--calibrate", "temperature", *extra]
+    assert message in refused_before_loading(monkeypatch, capsys, argv)
 
 
 def test_a_config_file_value_outside_the_choices_is_refused(tmp_path):

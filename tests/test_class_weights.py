@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-import loaders
 import train
+from conftest import refused_before_loading
 from processing import classification
 from runner.checks import check_task_flags
 from runner.config import TrainingConfig
@@ -97,23 +97,8 @@ def test_balanced_weights_are_written_to_the_runs_settings_and_card(tiny_model_d
 def test_the_flag_is_refused_in_one_line_where_it_does_not_fit(
     task, extra, message, tmp_path, capsys, monkeypatch
 ):
-    def no_loading(*args, **kwargs):
-        raise AssertionError("data loaded before the flags were checked")
-
-    monkeypatch.setattr(loaders, "load_dataset", no_loading)
-    argv = [
-        "--task",
-        task,
-        "--output_dir",
-        str(tmp_path),
-        "--report_to",
-        "none",
-        "--class_weights",
-        "balanced",
-    ]
-    assert train.main([*argv, *extra]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
-    assert len(err) == 1 and message in err[0]
+    argv = ["--task", task, "--output_dir", str(tmp_path), "--class_weights", "balanced", *extra]
+    assert message in refused_before_loading(monkeypatch, capsys, argv)
 
 
 def test_a_config_file_value_outside_the_choices_is_refused(tmp_path):

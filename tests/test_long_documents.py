@@ -21,7 +21,7 @@ from transformers import AutoModelForSequenceClassification
 import loaders
 import train
 from commands import predict
-from conftest import REPO_ROOT, SAMPLES
+from conftest import REPO_ROOT, SAMPLES, refused_before_loading
 from processing import classification
 from processing.batching import feature_lengths, longest_first
 from runner.checks import check_task_flags
@@ -258,23 +258,8 @@ def test_predict_truncates_unless_told_to_cut_windows(tiny_model_dir, tiny_token
 def test_windows_are_refused_in_one_line_where_they_do_not_fit(
     task, extra, message, tmp_path, capsys, monkeypatch
 ):
-    def no_loading(*args, **kwargs):
-        raise AssertionError("data loaded before the flags were checked")
-
-    monkeypatch.setattr(loaders, "load_dataset", no_loading)
-    argv = [
-        "--task",
-        task,
-        "--output_dir",
-        str(tmp_path),
-        "--report_to",
-        "none",
-        "--long_documents",
-        "windows",
-    ]
-    assert train.main([*argv, *extra]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
-    assert len(err) == 1 and message in err[0]
+    argv = ["--task", task, "--output_dir", str(tmp_path), "--long_documents", "windows", *extra]
+    assert message in refused_before_loading(monkeypatch, capsys, argv)
 
 
 @pytest.mark.parametrize(
