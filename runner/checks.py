@@ -24,6 +24,7 @@ from .checkpoints import STATE_FILE
 from .config import TrainingConfig
 from .formats import data_format, loader_options
 from .output_dir import check_output_dir
+from .precision import check_mixed_precision
 
 TRACKERS = {"auto", "none", *(tracker.value for tracker in LoggerType)}
 
@@ -116,6 +117,7 @@ def check_task_flags(config: TrainingConfig) -> None:
             "--class_weights is not supported with --framework tensorflow: use --framework pytorch"
         )
     check_best_model_flags(config)
+    check_mixed_precision(config.mixed_precision, config.framework)
 
 
 def check_best_model_flags(config: TrainingConfig) -> None:

@@ -18,6 +18,8 @@ from processing import classification, question_answering
 from processing.models import DEFAULT_MODEL
 from processing.registry import TASKS
 
+from .precision import PRECISIONS
+
 
 @dataclass(kw_only=True)
 class DataFlags:
@@ -166,6 +168,15 @@ class OptimizerFlags:
     early_stopping_patience: int | None = field(
         default=None,
         metadata={"help": "Stop after N evaluations without improvement of --metric_for_best_model."},
+    )
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={
+            "help": "PyTorch: train under bf16 or fp16 autocast (weights stay float32); auto: bf16 on a CPU with "
+            "native bf16 (AVX512-BF16 or AMX), else no (default: Accelerate's, e.g. accelerate launch "
+            "--mixed_precision; no when unset).",
+            "choices": list(PRECISIONS),
+        },
     )
 
 

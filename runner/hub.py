@@ -78,6 +78,7 @@ HYPERPARAMETERS = (
     "group_by_length",
     "eval_steps",
     "metric_for_best_model",
+    "mixed_precision",
     "early_stopping_patience",
     "train_runtime_s",
 )
