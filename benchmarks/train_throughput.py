@@ -13,6 +13,7 @@ ours:    `torch_loop.setup(TrainingConfig(...))` (so: our loader, `classificatio
          default, dynamic padding, Accelerate), then `torch_loop.train_loop(run)` itself with `run.max_steps` set to
          warmup + steps. The training data loader is wrapped to note when the loop asks for each batch; the clock
          runs from the request of the first timed batch to the loop's return.
+ours-bf16: the same, with `--mixed_precision bf16` (Accelerate's bf16 autocast on the CPU; float32 weights).
 classic: `tokenizer(texts, truncation=True, padding=True)` (padded to the longest review: the maximum length on
          real IMDb), a `torch.utils.data.Dataset` building tensors per item, `DataLoader(shuffle=True)`, and
          `optimizer.zero_grad(); model(**batch).loss.backward(); optimizer.step()` with `torch.optim.AdamW`.
@@ -25,8 +26,10 @@ trainer: `Dataset.map(tokenizer(..., truncation=True))`, `Trainer(processing_cla
          set-up and the warm-up steps) are printed beside.
 
 CPU only: the runs see no GPU (CUDA_VISIBLE_DEVICES is emptied); benchmarks/gpu_throughput.py covers GPUs.
-Real tokens are the attention mask's ones (non-pad tokens), padded tokens are batch x width. Per run one line;
-then per path the median over rounds, and the ratios ours/classic and ours/trainer of the medians of real tokens/s.
+`--profile` adds, after the timed steps of ours and ours-bf16, one optimizer step under torch.profiler (not timed)
+and prints its top ops by self CPU time. Real tokens are the attention mask's ones (non-pad tokens), padded tokens are batch x width. Per run one line;
+then per path the median over rounds, and the ratios ours/classic, ours/trainer and ours-bf16/ours of real tokens/s
+(the median of the rounds' ratios, with their min and max).
 """
 
 from __future__ import annotations
@@ -48,10 +51,11 @@ from _bench import (
     write_result,
 )
 
-PATHS = ("ours", "classic", "trainer")
+PATHS = ("ours", "ours-bf16", "classic", "trainer")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 VALIDATION_SHARE = 0.1  # train.py's default --validation_size
 LEARNING_RATE = 5e-5
+TOP_OPS = 10
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,6 +88,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="datasets cache shared by the runs (default: a temporary folder, removed at the end)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="ours and ours-bf16: after the timed steps, profile one more and print its top ops (not timed)",
+    )
     parser.add_argument("--_child", choices=PATHS, help=argparse.SUPPRESS)
     parser.add_argument("--_result", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -98,7 +107,7 @@ def batch_counts(batch) -> tuple[int, int, int]:
     return int(input_ids.shape[0]), int(batch["attention_mask"].sum()), int(input_ids.numel())
 
 
-def training_config(args: argparse.Namespace, output_dir: str):
+def training_config(args: argparse.Namespace, output_dir: str, mixed_precision: str = "no"):
     from runner.config import TrainingConfig
 
     return TrainingConfig(
@@ -116,6 +125,7 @@ def training_config(args: argparse.Namespace, output_dir: str):
         validation_size=VALIDATION_SHARE,
         group_by_length=True,
         report_to="none",
+        mixed_precision=mixed_precision,
     )
 
 
@@ -155,10 +165,10 @@ class TimedBatches:
             yield batch
 
 
-def run_ours(args: argparse.Namespace, work_dir: str) -> dict:
+def run_ours(args: argparse.Namespace, work_dir: str, mixed_precision: str = "no") -> dict:
     from runner import torch_loop
 
-    run = torch_loop.setup(training_config(args, work_dir))
+    run = torch_loop.setup(training_config(args, work_dir, mixed_precision))
     total = args.warmup_steps + args.steps
     if len(run.train_dataloader) < total:
         raise SystemExit(f"error: only {len(run.train_dataloader)} batches in an epoch, {total} steps asked")
@@ -168,7 +178,27 @@ def run_ours(args: argparse.Namespace, work_dir: str) -> dict:
     torch_loop.train_loop(run)
     ended = time.perf_counter()
     assert len(timed.counts) == total, (len(timed.counts), total)
-    return {"seconds": ended - timed.asked[args.warmup_steps], "counts": timed.counts[args.warmup_steps :]}
+    result = {"seconds": ended - timed.asked[args.warmup_steps], "counts": timed.counts[args.warmup_steps :]}
+    if args.profile:
+        result["top_ops"] = profile_one_step(run, timed.loader)
+    return result
+
+
+def profile_one_step(run, loader) -> list[list]:
+    """torch.profiler's view of one more optimizer step (`torch_loop.training_step`: forward under the run's
+    autocast, backward, AdamW) on a batch of the same loader: the ops with the most CPU time of their own, as
+    [name, share of the step's self CPU time, calls]."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from runner import torch_loop
+
+    batch = next(iter(loader))
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        torch_loop.training_step(run, batch, run.max_steps + 1)
+    events = [e for e in profiler.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [[e.key, round(e.self_cpu_time_total / total, 4), e.count] for e in events[:TOP_OPS]]
 
 
 def run_classic(args: argparse.Namespace, work_dir: str) -> dict:
@@ -285,7 +315,12 @@ def child(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = {"ours": run_ours, "classic": run_classic, "trainer": run_trainer}[args._child]
+    run = {
+        "ours": run_ours,
+        "ours-bf16": lambda args, work_dir: run_ours(args, work_dir, "bf16"),
+        "classic": run_classic,
+        "trainer": run_trainer,
+    }[args._child]
     with tempfile.TemporaryDirectory(prefix=f"throughput-{args._child}-") as work_dir:
         result = run(args, work_dir)
     result["threads"] = torch.get_num_threads()
@@ -317,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         *("--max_seq_length", str(args.max_seq_length), "--batch_size", str(args.batch_size)),
         *("--steps", str(args.steps), "--warmup_steps", str(args.warmup_steps), "--seed", str(args.seed)),
         *(("--threads", str(args.threads)) if args.threads else ()),
+        *(("--profile",) if args.profile else ()),
     ]
     rates: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
     with tempfile.TemporaryDirectory(prefix="throughput-cache-") as scratch:
@@ -352,18 +388,23 @@ def main(argv: list[str] | None = None) -> None:
                     },
                 }
                 print(result_line("train", fields), flush=True)
+                for rank, (name, share, calls) in enumerate(result.get("top_ops", []), start=1):
+                    op = {"path": path, "round": round_index, "rank": rank, "name": name, "share": share}
+                    print(result_line("top_op", {**op, "calls": calls}), flush=True)
     medians = {
         path: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for path, runs in rates.items()
     }
     for path, median in medians.items():
         print(result_line("train_median", {"path": path, "rounds": args.rounds, **median}), flush=True)
-    for other in ("classic", "trainer"):
-        if "ours" in medians and other in medians:
-            ratio = medians["ours"]["real_tokens_per_s"] / medians[other]["real_tokens_per_s"]
-            print(
-                result_line("train_ratio", {"ratio": f"ours/{other}", "real_tokens_per_s": ratio}), flush=True
-            )
+    for ours, other in (("ours", "classic"), ("ours", "trainer"), ("ours-bf16", "ours")):
+        if ours in medians and other in medians:
+            ratios = [
+                a["real_tokens_per_s"] / b["real_tokens_per_s"]
+                for a, b in zip(rates[ours], rates[other], strict=True)
+            ]
+            fields = {"ratio": f"{ours}/{other}", "real_tokens_per_s": statistics.median(ratios)}
+            print(result_line("train_ratio", {**fields, "min": min(ratios), "max": max(ratios)}), flush=True)
 
 
 if __name__ == "__main__":
