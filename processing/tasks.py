@@ -21,6 +21,7 @@ from .models import load_pretrained
 
 Prepare = Callable[[datasets.Dataset, PreTrainedTokenizerBase, Any, bool], datasets.Dataset]
 Score = Callable[[datasets.Dataset, datasets.Dataset, dict[str, np.ndarray], list[str] | None, Any], "Scored"]
+ReduceOutputs = Callable[[dict[str, np.ndarray], datasets.Dataset, Any], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -120,9 +121,7 @@ class Task:
     collator: Callable[[PreTrainedTokenizerBase, int | None], Callable]
     output_names: tuple[str, ...]
     score: Score
-    reduce_outputs: Callable[[dict[str, np.ndarray], datasets.Dataset, Any], dict[str, np.ndarray]] | None = (
-        None
-    )
+    reduce_outputs: ReduceOutputs | None = None
     calibrate: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     tuning: Tuning | None = None
     class_weights: Callable[[datasets.Dataset, list[str]], list[float]] | None = None
