@@ -6,6 +6,8 @@ grouping by length is what removes the padding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow.compute as pc
 import torch
@@ -59,3 +61,44 @@ def concatenate_padded(arrays: list[np.ndarray], fill: float = -1e4) -> np.ndarr
         for a in arrays
     ]
     return np.concatenate(padded)
+
+
+Reduce = Callable[[dict[str, np.ndarray], Dataset], dict[str, np.ndarray]]
+"""A task's reduction of one batch's outputs, given that batch's evaluation features (see `Task.reduce_outputs`)."""
+
+
+class EvaluationOutputs:
+    """What evaluation holds of a split's model outputs: each batch reduced as it comes in, so what is kept grows
+    with the examples in the task's compact form (a window's best span, a word's logits), never as full logits of
+    every token of every window padded to the longest.
+
+    The counterpart of transformers' `preprocess_logits_for_metrics`, run on the batch just gathered (after
+    Accelerate's `gather_for_metrics` dropped the last batch's duplicated samples) because the reduction reads the
+    features' bookkeeping columns (word ids, character offsets), which never go to the device. Batches arrive in
+    evaluation order (`order`, or the features' own order when None): the running count of rows says which
+    features a batch holds.
+    """
+
+    def __init__(self, features: Dataset, order: np.ndarray | None, reduce: Reduce | None) -> None:
+        self.features = features
+        self.order = np.arange(len(features)) if order is None else np.asarray(order)
+        self.reduce = reduce
+        self.seen = 0
+        self.kept: dict[str, list[np.ndarray]] = {}
+
+    def add(self, outputs: dict[str, np.ndarray]) -> None:
+        rows = len(next(iter(outputs.values())))
+        if self.seen + rows > len(self.order):
+            raise ValueError(f"outputs for {self.seen + rows} features, expected {len(self.order)}")
+        if self.reduce is not None:
+            batch = self.features.select(self.order[self.seen : self.seen + rows])
+            outputs = self.reduce(outputs, batch)
+        self.seen += rows
+        for name, values in outputs.items():
+            self.kept.setdefault(name, []).append(values)
+
+    def result(self) -> dict[str, np.ndarray]:
+        """The kept outputs, one row per feature in evaluation order (what `restore_order` undoes)."""
+        if self.seen != len(self.order):
+            raise ValueError(f"outputs for {self.seen} features, expected {len(self.order)}")
+        return {name: concatenate_padded(arrays) for name, arrays in self.kept.items()}

@@ -371,6 +371,15 @@ def answer_windows(
         raise ValueError(f"got logits for {len(start_logits)} features but {len(features)} features")
     if n_best_size < 1 or max_answer_length < 1:
         raise ValueError("n_best_size and max_answer_length must be at least 1")
+    windows = window_spans(features, start_logits, end_logits, n_best_size, max_answer_length)
+    return answers_from_windows(examples, features, windows, null_score_diff_threshold)
+
+
+def answers_from_windows(
+    examples: Dataset, features: Dataset, windows: WindowSpans, null_score_diff_threshold: float
+) -> Answers:
+    """`answer_windows` from each window's best span and null score (`window_spans`), however they were
+    computed: all at once, or batch by batch in evaluation (`reduce_outputs`)."""
     if len(features) == 0:
         if len(examples) != 0:
             raise ValueError(f"{len(examples)} examples have no features")
@@ -378,8 +387,7 @@ def answer_windows(
         return Answers(
             [], [], nothing.astype(np.int64), nothing.astype(np.int64), nothing, nothing.astype(bool)
         )
-
-    spans = choose_spans(examples, features, start_logits, end_logits, n_best_size, max_answer_length)
+    spans = example_spans(examples, features, windows)
     contexts = _arrow_column(examples, "context").to_pylist()
     best_texts = [
         context[start:end] if has_span else ""
@@ -410,6 +418,39 @@ class Spans(NamedTuple):
     has_span: np.ndarray
 
 
+class WindowSpans(NamedTuple):
+    """Per window: its best span's score and character offsets (score -inf where it has none) and its null score,
+    all that the choice of an example's answer reads of a window."""
+
+    span_scores: np.ndarray
+    start_chars: np.ndarray
+    end_chars: np.ndarray
+    null_scores: np.ndarray
+
+
+def window_spans(
+    features: Dataset,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    n_best_size: int,
+    max_answer_length: int,
+) -> WindowSpans:
+    """Each window's best span among its `n_best_size` best starts and ends, and its null score (in float64)."""
+    start_logits = np.asarray(start_logits, dtype=np.float64)
+    end_logits = np.asarray(end_logits, dtype=np.float64)
+    in_context, start_chars, end_chars = _offset_arrays(features, start_logits.shape[1])
+    span_scores, span_starts, span_ends = _best_span_per_feature(
+        start_logits, end_logits, in_context, n_best_size, max_answer_length
+    )
+    rows = np.arange(len(span_scores))
+    return WindowSpans(
+        span_scores=span_scores,
+        start_chars=start_chars[rows, span_starts],
+        end_chars=end_chars[rows, span_ends],
+        null_scores=start_logits[:, 0] + end_logits[:, 0],
+    )
+
+
 def choose_spans(
     examples: Dataset,
     features: Dataset,
@@ -419,30 +460,47 @@ def choose_spans(
     max_answer_length: int,
 ) -> Spans:
     """The vectorised span search behind `answer_windows`: each example's best span and null odds, before any threshold."""
-    in_context, start_chars, end_chars = _offset_arrays(features, start_logits.shape[1])
-    span_scores, span_starts, span_ends = _best_span_per_feature(
-        start_logits, end_logits, in_context, n_best_size, max_answer_length
-    )
-    null_scores = start_logits[:, 0] + end_logits[:, 0]
-    feature_examples = _example_index_of_features(examples, features)
+    windows = window_spans(features, start_logits, end_logits, n_best_size, max_answer_length)
+    return example_spans(examples, features, windows)
 
+
+def example_spans(examples: Dataset, features: Dataset, windows: WindowSpans) -> Spans:
+    """Each example's best span over its windows (ties to the earliest window) and its null odds: the minimum null
+    score over its windows minus that span's score."""
+    span_scores = windows.span_scores
+    feature_examples = _example_index_of_features(examples, features)
     order = np.lexsort((np.arange(len(features)), -span_scores, feature_examples))
     grouped_examples = feature_examples[order]
     group_starts = np.flatnonzero(np.r_[True, grouped_examples[1:] != grouped_examples[:-1]])
     if group_starts.size != len(examples):
         raise ValueError(f"{len(examples) - group_starts.size} examples have no features")
     best_features = order[group_starts]
-    example_null = np.minimum.reduceat(null_scores[order], group_starts)
+    example_null = np.minimum.reduceat(windows.null_scores[order], group_starts)
     example_best = span_scores[best_features]
     has_span = example_best > -np.inf
     null_odds = np.full(len(examples), NO_SPAN_NULL_ODDS)
     null_odds[has_span] = example_null[has_span] - example_best[has_span]
     return Spans(
-        start_chars=start_chars[best_features, span_starts[best_features]],
-        end_chars=end_chars[best_features, span_ends[best_features]],
+        start_chars=windows.start_chars[best_features],
+        end_chars=windows.end_chars[best_features],
         null_odds=null_odds,
         has_span=has_span,
     )
+
+
+def reduce_outputs(outputs: dict[str, np.ndarray], features: Dataset, config: Any) -> dict[str, np.ndarray]:
+    """One batch of windows' start and end logits reduced to four numbers a window (`window_spans`: the best of
+    its `n_best_size` x `n_best_size` candidates, and its null score), which is all `score` reads of it: a split
+    costs a few numbers per window, not two logits per token. Examples are answered from these once every window
+    is in (`example_spans`), since a window of an example can come in any batch (longest first)."""
+    windows = window_spans(
+        features,
+        outputs["start_logits"],
+        outputs["end_logits"],
+        config.n_best_size,
+        config.max_answer_length,
+    )
+    return windows._asdict()
 
 
 def prepare(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, training: bool) -> Dataset:
@@ -473,15 +531,7 @@ def score(
     predictions written out are those at the configured threshold, the same rule the metric applies.
     """
     threshold = config.null_score_diff_threshold
-    answers = answer_windows(
-        raw,
-        features,
-        outputs["start_logits"],
-        outputs["end_logits"],
-        n_best_size=config.n_best_size,
-        max_answer_length=config.max_answer_length,
-        null_score_diff_threshold=threshold,
-    )
+    answers = answers_from_windows(raw, features, WindowSpans(**outputs), threshold)
     null_odds = answers.null_odds_by_id()
     best_spans = dict(zip(answers.ids, answers.best_texts, strict=True))
     metrics = dict(evaluate_examples(raw, best_spans, null_odds, na_prob_thresh=threshold))
@@ -761,6 +811,7 @@ TASK = Task(
     prepare=prepare,
     collator=lambda tokenizer, multiple: DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple),
     output_names=("start_logits", "end_logits"),
+    reduce_outputs=reduce_outputs,
     score=score,
     calibrate=calibrate,
     tuning=Tuning("null_score_diff_threshold", "tune_null_threshold", "the no-answer threshold"),

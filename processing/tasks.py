@@ -21,6 +21,7 @@ from .models import load_pretrained
 
 Prepare = Callable[[datasets.Dataset, PreTrainedTokenizerBase, Any, bool], datasets.Dataset]
 Score = Callable[[datasets.Dataset, datasets.Dataset, dict[str, np.ndarray], list[str] | None, Any], "Scored"]
+ReduceOutputs = Callable[[dict[str, np.ndarray], datasets.Dataset, Any], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,13 @@ class Task:
     `prepare(raw_split, tokenizer, config, training)` maps raw examples to model features; evaluation features
     may keep bookkeeping columns (ids, offsets, word ids) that `model_inputs` leaves out of the batches.
     `collator(tokenizer, pad_to_multiple_of)` pads a batch to its longest member.
-    `output_names` are the model outputs gathered in evaluation and handed to `score` as arrays padded to one
-    length, in the order of the evaluation features.
-    `score(raw_split, features, outputs, label_names, config)` gives metrics and predictions.
+    `output_names` are the model outputs gathered in evaluation, batch by batch.
+    `reduce_outputs(outputs, batch_features, config)`, if given, reduces one gathered batch of those outputs
+    (arrays padded to the batch's longest) to what `score` reads, given the batch's evaluation features, so
+    evaluation holds a compact form per example whatever the size of the split (see
+    `batching.EvaluationOutputs`); without it the outputs are kept as they are (a few logits per example).
+    `score(raw_split, features, outputs, label_names, config)` gives metrics and predictions from the (reduced)
+    outputs of every feature, in the order of the evaluation features; `score_outputs` scores full outputs.
     `calibrate(config, validation_metrics)`, if given, returns the settings tuned on the validation figures of the
     final model (never on later splits): later splits are scored with them, and the saved model's `config.json`
     keeps them, so what it answers with later is what was measured. `tuning` names the setting it tunes.
@@ -116,6 +121,7 @@ class Task:
     collator: Callable[[PreTrainedTokenizerBase, int | None], Callable]
     output_names: tuple[str, ...]
     score: Score
+    reduce_outputs: ReduceOutputs | None = None
     calibrate: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     tuning: Tuning | None = None
     class_weights: Callable[[datasets.Dataset, list[str]], list[float]] | None = None
@@ -137,6 +143,20 @@ class Task:
     report_nouns: tuple[str, str, str] = ("example", "examples", "example")
     cuts_windows: bool = False
     long_documents: bool = False
+
+
+def score_outputs(
+    task: Task,
+    raw: datasets.Dataset,
+    features: datasets.Dataset,
+    outputs: dict[str, np.ndarray],
+    label_names: list[str] | None,
+    config: Any,
+) -> Scored:
+    """`task.score` of the full outputs of every feature (as one batch), reduced first where the task reduces."""
+    if task.reduce_outputs is not None:
+        outputs = task.reduce_outputs(outputs, features, config)
+    return task.score(raw, features, outputs, label_names, config)
 
 
 def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels: bool) -> list[str]:

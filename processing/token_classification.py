@@ -110,15 +110,43 @@ def prepare(
     return features.remove_columns("word_ids") if training else features
 
 
-def word_predictions(word_ids: list[int], token_predictions: np.ndarray, num_words: int) -> list[int]:
-    """One prediction per word, read from its first sub-token; words never seen (truncated) get label 0 (`O`)."""
-    predicted = [0] * num_words
+def first_sub_tokens(word_ids: list[int]) -> tuple[list[int], list[int]]:
+    """The positions a feature's words are predicted from (each word's first sub-token) and those words' ids, in
+    order; special tokens (-1) and truncated words have none."""
+    positions, words = [], []
     previous = -1
     for position, word in enumerate(word_ids):
         if word >= 0 and word != previous:
-            predicted[word] = int(token_predictions[position])
+            positions.append(position)
+            words.append(word)
         previous = word
+    return positions, words
+
+
+def word_predictions(word_ids: list[int], token_predictions: np.ndarray, num_words: int) -> list[int]:
+    """One prediction per word, read from its first sub-token; words never seen (truncated) get label 0 (`O`)."""
+    predicted = [0] * num_words
+    positions, words = first_sub_tokens(word_ids)
+    for position, word in zip(positions, words, strict=True):
+        predicted[word] = int(token_predictions[position])
     return predicted
+
+
+def reduce_outputs(
+    outputs: dict[str, np.ndarray], features: datasets.Dataset, config: Any
+) -> dict[str, np.ndarray]:
+    """One batch's token logits reduced to what scoring reads: per feature, the logits of each word it predicts
+    (its first sub-token's, all labels: the ECE and `--calibrate temperature` need the whole row, the argmax alone
+    would not do) and those words' ids, as arrays of one entry per feature. Other sub-tokens, special tokens and
+    padding are dropped, so a split costs its words' logits, not (windows x longest window x labels)."""
+    logits = outputs["logits"]
+    word_logits = np.empty(len(features), dtype=object)
+    words = np.empty(len(features), dtype=object)
+    for row, ids in enumerate(features["word_ids"]):
+        positions, scored = first_sub_tokens(ids)
+        word_logits[row] = logits[row, np.asarray(positions, dtype=np.int64)]  # a copy: the batch is let go
+        words[row] = np.asarray(scored, dtype=np.int64)
+    return {"word_logits": word_logits, "words": words}
 
 
 def entity_metrics(true_tags: list[list[str]], predicted_tags: list[list[str]]) -> dict[str, Any]:
@@ -150,19 +178,21 @@ def score(
     label_names: list[str] | None,
     config: Any,
 ) -> Scored:
+    """Entity-level figures from `reduce_outputs`' word logits; the ECE over every word the model saw."""
     names = list(label_names or [])
     temperature = getattr(config, "calibration_temperature", 1.0)
-    token_predictions = outputs["logits"].argmax(axis=-1)
-    true_tags, predicted_tags = [], []
-    for row, (tokens, tags, word_ids) in enumerate(
-        zip(raw["tokens"], raw["ner_tags"], features["word_ids"], strict=True)
-    ):
+    true_tags, predicted_tags, gold_ids = [], [], []
+    for row, (tokens, tags) in enumerate(zip(raw["tokens"], raw["ner_tags"], strict=True)):
+        predicted = [0] * len(tokens)  # a word never seen (truncated) counts as `O`
+        words = outputs["words"][row].tolist()
+        for word, label in zip(words, outputs["word_logits"][row].argmax(axis=-1).tolist(), strict=True):
+            predicted[word] = label
+        gold_ids.extend(tags[word] for word in words)
         true_tags.append([names[t] for t in tags])
-        predicted_tags.append(
-            [names[p] for p in word_predictions(word_ids, token_predictions[row], len(tokens))]
-        )
+        predicted_tags.append([names[p] for p in predicted])
     metrics = entity_metrics(true_tags, predicted_tags)
-    word_logits, word_labels = scored_word_logits(outputs["logits"], features["word_ids"], raw["ner_tags"])
+    word_logits = np.concatenate([np.zeros((0, len(names)), np.float32), *outputs["word_logits"]])
+    word_labels = np.asarray(gold_ids, dtype=np.int64)
     metrics.update(temperature_metrics(word_logits, word_labels, temperature, CONFIDENCE_ABOUT))
     rows = [
         {"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted}
@@ -185,23 +215,6 @@ def score(
         confidence=top_class(softmax(word_logits, temperature), word_labels, CONFIDENCE_ABOUT),
         logits_and_labels=(word_logits, word_labels),
     )
-
-
-def scored_word_logits(
-    logits: np.ndarray, word_ids: list[list[int]], tags: list[list[int]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The logits each word's tag is predicted from (its first sub-token's, as `word_predictions` reads them) and
-    its gold tag id, for every word the model saw: a truncated word has no confidence to calibrate."""
-    rows, positions, labels = [], [], []
-    for row, (ids, gold) in enumerate(zip(word_ids, tags, strict=True)):
-        previous = -1
-        for position, word in enumerate(ids):
-            if word >= 0 and word != previous:
-                rows.append(row)
-                positions.append(position)
-                labels.append(gold[word])
-            previous = word
-    return logits[rows, positions].reshape(len(rows), logits.shape[-1]), np.asarray(labels, dtype=np.int64)
 
 
 def analyse(
@@ -412,6 +425,7 @@ TASK = Task(
         tokenizer, pad_to_multiple_of=multiple
     ),
     output_names=("logits",),
+    reduce_outputs=reduce_outputs,
     score=score,
     analyse=analyse,
     best_model_metrics=(Metric("f1"), Metric("precision"), Metric("recall")),

@@ -7,7 +7,7 @@ import datasets
 import numpy as np
 
 import loaders
-from processing.batching import feature_lengths, longest_first
+from processing.batching import EvaluationOutputs, feature_lengths, longest_first
 from processing.tasks import Task
 
 from .checks import check_splits, refuse
@@ -53,3 +53,13 @@ def eval_orders(
         split: longest_first(feature_lengths(split_features)) if config.group_by_length else None
         for split, split_features in features.items()
     }
+
+
+def evaluation_outputs(
+    task: Task, config: TrainingConfig, features: datasets.Dataset, order: np.ndarray | None
+) -> EvaluationOutputs:
+    """Where evaluation keeps a split's outputs: reduced batch by batch as the task says (both loops use it)."""
+    reduce = task.reduce_outputs
+    return EvaluationOutputs(
+        features, order, None if reduce is None else lambda outputs, batch: reduce(outputs, batch, config)
+    )

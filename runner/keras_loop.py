@@ -27,14 +27,14 @@ import tensorflow as tf
 from huggingface_hub import snapshot_download
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from processing.batching import concatenate_padded
+from processing.batching import EvaluationOutputs
 from processing.models import resolve_model
 from processing.registry import TASKS
 from processing.tasks import Task
 from processing.tf_data import to_tf_dataset, training_order
 
 from .config import TrainingConfig
-from .data import eval_orders, eval_splits, load_raw
+from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
 from .finish import evaluate, metrics_line
 from .output_dir import clear_earlier_outputs
 
@@ -65,7 +65,8 @@ class KerasRun:
         return self.train_features is not None
 
     def model_outputs(self, split: str) -> dict[str, np.ndarray]:
-        return predict(self.model, self.eval_batches[split], self.task.output_names)
+        kept = evaluation_outputs(self.task, self.config, self.eval_features[split], self.eval_orders[split])
+        return predict(self.model, self.eval_batches[split], self.task.output_names, kept)
 
     def model_saver(self) -> Callable[[Path], None]:
         return lambda folder: keras_models.save(self.model, folder, self.task.name, self.label_names)
@@ -195,15 +196,13 @@ def train_loop(run: KerasRun) -> None:
 
 
 def predict(
-    model: keras.Model, batches: tf.data.Dataset, output_names: tuple[str, ...]
+    model: keras.Model, batches: tf.data.Dataset, output_names: tuple[str, ...], kept: EvaluationOutputs
 ) -> dict[str, np.ndarray]:
-    """Outputs for every feature in order, padded to one length like the PyTorch loop's.
+    """Outputs for every feature in order, each batch reduced by `kept` as the PyTorch loop's are.
 
     Batch by batch because `Model.predict` cannot stack batches padded to different lengths.
     """
-    gathered: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
     for inputs in batches:
         outputs = model.predict_on_batch(inputs)
-        for name in output_names:
-            gathered[name].append(np.asarray(outputs[name], dtype=np.float32))
-    return {name: concatenate_padded(arrays) for name, arrays in gathered.items()}
+        kept.add({name: np.asarray(outputs[name], dtype=np.float32) for name in output_names})
+    return kept.result()

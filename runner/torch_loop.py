@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_scheduler
 
-from processing.batching import EpochLengthGroupedSampler, concatenate_padded, feature_lengths
+from processing.batching import EpochLengthGroupedSampler, EvaluationOutputs, feature_lengths
 from processing.models import resolve_model
 from processing.registry import TASKS
 from processing.tasks import Task, model_inputs
@@ -39,7 +39,7 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .config import TrainingConfig
-from .data import eval_orders, eval_splits, load_raw
+from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
 from .finish import evaluate, metrics_line, scalars
 from .output_dir import clear_earlier_outputs
 from .precision import resolve_mixed_precision
@@ -79,7 +79,10 @@ class Run:
         return self.accelerator.is_main_process
 
     def model_outputs(self, split: str) -> dict[str, np.ndarray]:
-        return predict(self.model, self.eval_dataloaders[split], self.accelerator, self.task.output_names)
+        kept = evaluation_outputs(self.task, self.config, self.eval_features[split], self.eval_orders[split])
+        return predict(
+            self.model, self.eval_dataloaders[split], self.accelerator, self.task.output_names, kept
+        )
 
     def model_saver(self) -> Callable[[Path], None]:
         self.accelerator.wait_for_everyone()
@@ -222,20 +225,26 @@ def setup_optimizer(run: Run) -> None:
 
 
 def predict(
-    model: torch.nn.Module, dataloader: DataLoader, accelerator: Accelerator, output_names: tuple[str, ...]
+    model: torch.nn.Module,
+    dataloader: DataLoader,
+    accelerator: Accelerator,
+    output_names: tuple[str, ...],
+    kept: EvaluationOutputs,
 ) -> dict[str, np.ndarray]:
-    """Model outputs for every evaluation feature exactly once, across processes, padded to one length."""
+    """Model outputs for every evaluation feature exactly once, across processes, each batch reduced by `kept`
+    as soon as it is gathered."""
     model.eval()
-    gathered: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
     for batch in tqdm(
         dataloader, desc="Evaluating", disable=not accelerator.is_local_main_process, leave=False
     ):
         with torch.no_grad():
             outputs = model(**batch)
+        gathered = {}
         for name in output_names:
             values = accelerator.pad_across_processes(outputs[name], dim=1, pad_index=-1e4)
-            gathered[name].append(accelerator.gather_for_metrics(values).float().cpu().numpy())
-    return {name: concatenate_padded(arrays) for name, arrays in gathered.items()}
+            gathered[name] = accelerator.gather_for_metrics(values).float().cpu().numpy()
+        kept.add(gathered)
+    return kept.result()
 
 
 def _loader_generator(seed: int) -> torch.Generator:

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from datasets import Dataset
 from transformers import AutoConfig, BertForSequenceClassification
 
 import train
@@ -28,7 +29,7 @@ from processing.calibration import (
     top_class,
 )
 from processing.question_answering import Answers, abstention_confidence, shrunk_null_threshold
-from processing.token_classification import scored_word_logits
+from processing.token_classification import reduce_outputs
 from runner.checks import check_task_flags
 from runner.config import TrainingConfig
 
@@ -91,13 +92,13 @@ def test_folding_divides_the_logits_and_keeps_the_predictions(tiny_tokenizer):
 def test_word_confidence_is_read_from_each_seen_words_first_sub_token():
     logits = np.arange(2 * 5 * 3, dtype=float).reshape(2, 5, 3)
     word_ids = [[-1, 0, 0, 1, -1], [-1, 0, 1, 1, -1]]  # the first document's third word was truncated
-    tags = [[2, 1, 0], [0, 1]]
 
-    word_logits, labels = scored_word_logits(logits, word_ids, tags)
+    reduced = reduce_outputs({"logits": logits}, Dataset.from_dict({"word_ids": word_ids}), None)
 
+    word_logits = np.concatenate(list(reduced["word_logits"]))
     assert word_logits.tolist() == [logits[0, 1].tolist(), logits[0, 3].tolist(), logits[1, 1].tolist(),
                                     logits[1, 2].tolist()]  # fmt: skip
-    assert labels.tolist() == [2, 1, 0, 1]
+    assert [words.tolist() for words in reduced["words"]] == [[0, 1], [0, 1]]
 
 
 def test_the_answer_or_abstain_decision_is_scored_against_answerability():

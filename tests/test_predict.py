@@ -25,6 +25,7 @@ from loaders.conll import WNUT17_LABELS
 from loaders.files import read_text
 from processing import question_answering
 from processing.qa_pipeline import TASK_NAME
+from processing.tasks import score_outputs
 from processing.token_classification import assign_windows, entity_spans, word_windows
 
 
@@ -252,7 +253,8 @@ def evaluation_answers(qa_dir, tokenizer, tmp_path: Path, threshold: float) -> t
             **tokenizer.pad({n: windows[n] for n in names}, return_tensors="pt")
         )
     config = SimpleNamespace(null_score_diff_threshold=threshold, n_best_size=20, max_answer_length=30)
-    scored = question_answering.score(
+    scored = score_outputs(
+        question_answering.TASK,
         raw,
         Dataset.from_dict({"example_id": windows["example_id"], "offset_mapping": windows["offset_mapping"]}),
         {"start_logits": outputs.start_logits.numpy(), "end_logits": outputs.end_logits.numpy()},

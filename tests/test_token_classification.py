@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
+from processing.tasks import score_outputs
 from processing.token_classification import (
     IGNORE_INDEX,
+    TASK,
     continuation_label_ids,
     entity_metrics,
     prepare,
-    score,
     split_tag,
     tokenize_and_align_labels,
     word_predictions,
@@ -155,7 +156,7 @@ def test_score_counts_truncated_entities_as_missed(tiny_tokenizer, max_seq_lengt
     raw = _raw(TRUNCATED_DOCUMENTS)
     config = SimpleNamespace(max_seq_length=max_seq_length, label_all_tokens=False)
     features = prepare(raw, tiny_tokenizer, config, False)
-    scored = score(raw, features, {"logits": _perfect_logits(features)}, NAMES, config)
+    scored = score_outputs(TASK, raw, features, {"logits": _perfect_logits(features)}, NAMES, config)
     assert scored.metrics["precision"] == 1.0
     assert scored.metrics["recall"] == pytest.approx(recall)
     assert scored.metrics["f1"] == pytest.approx(2 * recall / (1 + recall))
@@ -167,7 +168,7 @@ def test_score_writes_predictions_jsonl(tmp_path, tiny_tokenizer):
     raw = _raw(TRUNCATED_DOCUMENTS)
     config = SimpleNamespace(max_seq_length=6, label_all_tokens=False)
     features = prepare(raw, tiny_tokenizer, config, False)
-    scored = score(raw, features, {"logits": _perfect_logits(features)}, NAMES, config)
+    scored = score_outputs(TASK, raw, features, {"logits": _perfect_logits(features)}, NAMES, config)
     paths = scored.write_predictions(tmp_path, "eval")
     assert paths == [tmp_path / "eval_predictions.jsonl"]
     rows = [json.loads(line) for line in paths[0].read_text(encoding="utf-8").splitlines()]
