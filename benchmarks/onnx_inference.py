@@ -13,7 +13,8 @@ of reviews given PyTorch's label, accuracy is against the gold label. W-NUT: the
 gold tags (the dev file for a model trained on the train file); agreement is the share of words given PyTorch's
 tag, and the score is seqeval's entity F1. Every backend runs the predict command's own task code
 (`Task.predict`, through `--backend`), so tokenization, windows and post-processing are timed as users get them.
-The backends run one after another, `--rounds` times, interleaved; each line reports the median samples/s.
+The backends run one after another, `--rounds` times, interleaved; each line reports the median samples/s. Both
+runtimes use their default thread count, one per physical core.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from pathlib import Path
 
 from _bench import ensure_repo_on_path, quiet_libraries, result_line
 
-BACKENDS = {"pytorch-fp32": {"backend": "torch"}, "onnx-fp32": {"backend": "onnx"}}
-INT8 = {"onnx-int8": {"backend": "onnx", "quantize": "int8"}}
+RUNS = {
+    "pytorch-fp32": {"backend": "torch"},
+    "onnx-fp32": {"backend": "onnx"},
+    "onnx-int8": {"backend": "onnx", "quantize": "int8"},
+}
+"""predict's settings for each measured backend; PyTorch's rows are the reference for agreement."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,7 +48,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_seq_length", type=int, help="default: the length the model was trained with")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1, help="timed passes per backend, interleaved")
-    parser.add_argument("--threads", type=int, help="torch and ONNX Runtime threads (default: their own)")
     return parser.parse_args(argv)
 
 
@@ -101,17 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quiet_libraries()
     ensure_repo_on_path()
-    import torch
     from transformers import AutoTokenizer
 
     from commands.predict import read_settings, task_of
     from processing.export import onnx_file
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     model = Path(args.model)
-    onnx_file(model)
-    onnx_file(model, "int8")
+    try:
+        onnx_file(model)
+        onnx_file(model, "int8")
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.task == "imdb":
         inputs, gold = imdb_inputs(args.data, model, args.samples)
         scores = imdb_scores
@@ -121,17 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     task = task_of(str(model))
     tokenizer = AutoTokenizer.from_pretrained(model)
     overrides = {"batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "device": "cpu"}
-    runs = {**BACKENDS, **INT8}
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    seconds: dict[str, list[float]] = {name: [] for name in RUNS}
     rows: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
-        for name, backend in runs.items():
+        for name, backend in RUNS.items():
             settings = read_settings(str(model), tokenizer, {**overrides, **backend})
             rows[name], elapsed = timed(
                 lambda settings=settings: list(task.predict(str(model), inputs, settings))
             )
             seconds[name].append(elapsed)
-    for name in runs:
+    for name in RUNS:
         median = statistics.median(seconds[name])
         fields = {"task": args.task, "backend": name, "samples": len(inputs)}
         fields |= {"samples_per_s": len(inputs) / median, "rounds": args.rounds}

@@ -197,3 +197,16 @@ def test_export_of_a_folder_without_a_model_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"error: --model {tmp_path}: no config.json (expected a train.py output directory)"
     )
+
+
+def test_the_onnx_backend_refuses_another_device(classifier_dir, tmp_path, capsys):
+    out = tmp_path / "predictions.jsonl"
+    argv = ["--model", str(classifier_dir), "--input", str(SAMPLES / "imdb" / "test"), "--out", str(out)]
+
+    code = predict_main([*argv, "--backend", "onnx", "--device", "cuda"])
+
+    assert code == 2 and not out.exists()
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: --device cuda: the ONNX backend runs on the CPU (expected cpu)"
+    )
