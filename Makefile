@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[test,tracking,tf]"
+	$(BIN)/pip install --quiet -e ".[test,tracking,tf,onnx]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -31,6 +31,9 @@ document is cut into overlapping windows of whole words (see `word_windows`).
 `--batch_size` counts what one forward pass holds: texts, NER windows, or QA windows. A long QA context has many
 windows (a 256 KB context about 220 of 384 tokens), so they go through the model `batch_size` at a time and their
 logits are joined before the span search: memory is bounded by the batch size, not by the longest context.
+
+`--backend onnx` runs the model's ONNX export (`python -m processing.export --onnx`, `--quantize int8` for the
+quantized one) in ONNX Runtime on the CPU instead of its PyTorch weights; the tasks' code is the same either way.
 """
 
 from __future__ import annotations
@@ -52,9 +55,10 @@ from loaders import DataFormatError, detect_format
 from loaders.files import read_text
 from loaders.squad import read_squad
 from processing import classification, multi_label, question_answering
+from processing.export import QUANTIZATIONS, onnx_file
 from processing.models import resolve_model
 from processing.outputs import atomic_path
-from processing.predicting import Settings
+from processing.predicting import BACKENDS, Settings
 from processing.registry import TASKS
 from processing.tasks import Task
 
@@ -112,7 +116,8 @@ def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dic
     values = {"max_seq_length": model_limit, **SETTING_DEFAULTS}
     values.update({k: trained[k] for k in values if trained.get(k) is not None})
     values.update({k: getattr(config, k) for k in MODEL_SETTINGS if getattr(config, k, None) is not None})
-    values.update(batch_size=32, device="cuda" if torch.cuda.is_available() else "cpu")
+    on_gpu = torch.cuda.is_available() and overrides.get("backend") != "onnx"
+    values.update(batch_size=32, device="cuda" if on_gpu else "cpu")
     values.update({k: v for k, v in overrides.items() if v is not None})
     _check_settings(values, model_limit)
     return Settings(**values)
@@ -131,6 +136,8 @@ def _check_settings(values: dict[str, Any], model_limit: int) -> None:
     ):
         if values[name] not in choices:
             raise ValueError(f"--{name} {values[name]!r}: expected {' or '.join(choices)}")
+    if values.get("quantize") and values.get("backend") != "onnx":
+        raise ValueError(f"--quantize {values['quantize']}: expected --backend onnx with it")
     if values["max_seq_length"] > model_limit:
         raise ValueError(
             f"--max_seq_length {values['max_seq_length']} exceeds the model's limit of {model_limit}"
@@ -264,6 +271,8 @@ def predict(
     model = resolve_model(model)
     _check_model(model)
     task = task_of(model)
+    if settings_overrides.get("backend") == "onnx":
+        onnx_file(model, settings_overrides.get("quantize"))
     data_format = data_format or _row_format(path)
     inputs = read_input(task, path, data_format, columns or {})
     settings = read_settings(model, AutoTokenizer.from_pretrained(model), settings_overrides)
@@ -333,6 +342,15 @@ def _parser() -> argparse.ArgumentParser:
         "--batch_size", type=int, help="texts, NER windows or QA windows per forward pass (32)"
     )
     parser.add_argument("--device", help="where the model runs (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="torch: the PyTorch weights; onnx: ONNX Runtime on the CPU, on the export that "
+        "python -m processing.export --onnx wrote (torch)",
+    )
+    parser.add_argument(
+        "--quantize", choices=QUANTIZATIONS, help="with --backend onnx: the quantized export (int8)"
+    )
     parser.add_argument(
         "--data_format",
         choices=[*TABLE_FORMATS, *EXPORT_FORMATS],

@@ -30,9 +30,8 @@ from transformers import (
 
 from .analysis import Written, save_figure, split_words
 from .calibration import softmax, temperature_metrics, top_class
-from .models import load_pretrained
 from .outputs import atomic_path, write_json
-from .predicting import Settings, batches
+from .predicting import Settings, batches, load_network
 from .tasks import Metric, Scored, Task, load_labelled_model
 
 CONFIDENCE_ABOUT = "the predicted label"
@@ -284,9 +283,7 @@ def predict_texts(
     """The stock text-classification pipeline, truncating at the training length; for a model trained with
     windows, evaluation's windows and aggregation instead. `files` pairs each text's name in the output with a
     reader of the text, so only a batch of texts is in memory at a time."""
-    network = load_pretrained(
-        AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
-    )
+    network = load_network(AutoModelForSequenceClassification, model, settings)
     tokenizer = AutoTokenizer.from_pretrained(model)
     if settings.long_documents == "windows":
         yield from _predict_windows(network, tokenizer, files, settings)

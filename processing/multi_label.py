@@ -27,9 +27,8 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
-from .models import load_pretrained
 from .outputs import atomic_path, write_json
-from .predicting import Settings, batches
+from .predicting import Settings, batches, load_network
 from .tasks import Metric, Scored, Task, Tuning, load_labelled_model
 
 PROBLEM_TYPE = "multi_label_classification"
@@ -214,9 +213,7 @@ def predict_texts(
     decision threshold the model was saved with (or `--decision_threshold`), in the model's label order."""
     if settings.long_documents == "windows":
         raise ValueError("--long_documents windows: expected truncate for a multi-label model")
-    network = load_pretrained(
-        AutoModelForSequenceClassification, model, use_safetensors=settings.use_safetensors
-    )
+    network = load_network(AutoModelForSequenceClassification, model, settings)
     names = [network.config.id2label[i] for i in range(network.config.num_labels)]
     classify = pipeline(
         "text-classification",

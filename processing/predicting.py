@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tqdm.auto import tqdm
+
+from .models import load_pretrained
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,23 @@ class Settings:
     decision_threshold: float = 0.5
     long_documents: str = "truncate"
     window_aggregation: str = "mean"
+    backend: str = "torch"
+    quantize: str | None = None
+
+
+BACKENDS = ("torch", "onnx")
+"""What runs the model: PyTorch on its weights, or ONNX Runtime on the export `processing.export` wrote."""
+
+
+def load_network(auto_class: type, model: str, settings: Settings) -> Any:
+    """The saved model that a task's predict calls: the PyTorch head `auto_class` loads, or with `--backend onnx`
+    its ONNX export, which takes the same inputs and gives the same outputs, so windows and post-processing are
+    the task's own either way. `onnx_runtime` is imported only then: ONNX Runtime is an optional extra."""
+    if settings.backend == "onnx":
+        from .onnx_runtime import OnnxModel
+
+        return OnnxModel.from_folder(model, settings.quantize)
+    return load_pretrained(auto_class, model, use_safetensors=settings.use_safetensors)
 
 
 def batches(items: list, size: int, unit: str) -> Iterator[list]:

@@ -32,7 +32,7 @@ from .analysis import Written, save_figure, split_words
 from .calibration import Confidence, ece_figure
 from .models import load_pretrained
 from .outputs import write_json
-from .predicting import Settings, batches
+from .predicting import Settings, batches, load_network
 from .squad_metric import compute_exact, compute_f1, evaluate_examples, normalize_answer
 from .tasks import Metric, Scored, Task, Tuning
 
@@ -700,7 +700,7 @@ def predict_answers(
 ) -> Iterator[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model)
     _check_context_room(tokenizer, questions, settings)
-    network = load_pretrained(AutoModelForQuestionAnswering, model, use_safetensors=settings.use_safetensors)
+    network = load_network(AutoModelForQuestionAnswering, model, settings)
     network = network.to(settings.device).eval()
     for batch in batches(questions, settings.batch_size, "question"):
         yield from _answer(network, tokenizer, batch, settings)

@@ -28,9 +28,8 @@ from transformers import (
 
 from .analysis import Written, save_figure, split_words
 from .calibration import softmax, temperature_metrics, top_class
-from .models import load_pretrained
 from .outputs import atomic_path, write_json, write_text
-from .predicting import Settings, batches
+from .predicting import Settings, batches, load_network
 from .tasks import Metric, Scored, Task, load_labelled_model
 
 TOP_CONFUSIONS = 10
@@ -348,9 +347,7 @@ def predict_words(
     model: str, documents: list[tuple[str, int, list[str]]], settings: Settings
 ) -> Iterator[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model)
-    network = load_pretrained(
-        AutoModelForTokenClassification, model, use_safetensors=settings.use_safetensors
-    )
+    network = load_network(AutoModelForTokenClassification, model, settings)
     network = network.to(settings.device).eval()
     budget = settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
     windows = [word_windows(_sub_token_counts(tokenizer, words), budget) for _, _, words in documents]
