@@ -11,7 +11,8 @@ script then re-partitions the held-out articles: every way of taking `--validati
 the rest for scoring (the run's own partition among them). For each partition it prints the validation best-F1
 threshold, that threshold shrunk as `train.py` does (`shrunk_null_threshold`), and the scored articles' F1 at 0, at
 the raw threshold, at the shrunk one, and at their own best (which no tuning can know). A summary line counts
-the partitions where the shrunk threshold scores at least as well as 0, and gives the mean F1 of each choice.
+the partitions where the shrunk threshold scores at least as well as 0, and gives the mean F1 of each choice;
+`--priors` adds one line per other prior (mean F1, partitions at least as good as 0, the worst difference from 0).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data_dir", required=True, help="the folder squad_split_by_article.py wrote")
     parser.add_argument(
         "--validation_articles", type=int, default=2, help="articles to tune on per partition"
+    )
+    parser.add_argument(
+        "--priors",
+        default="",
+        help="comma-separated priors to compare with train.py's (NULL_THRESHOLD_PRIOR): one line each",
     )
     return parser.parse_args(argv)
 
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from processing.question_answering import shrunk_null_threshold
 
     titles = sorted(set(questions["title"]))
-    rows = []
+    rows, partitions = [], []
     for tuned_on in itertools.combinations(titles, args.validation_articles):
         validation = questions.filter(lambda row, chosen=set(tuned_on): row["title"] in chosen)
         scored = questions.filter(lambda row, chosen=set(tuned_on): row["title"] not in chosen)
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         figures["own_best"] = f1_at(scored, spans, 0.0)["best_f1"]
         rows.append(figures)
+        partitions.append((raw, len(validation), scored, figures["zero"]))
         print(
             result_line(
                 "partition",
@@ -135,6 +142,22 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
     )
+    for prior in [int(value) for value in args.priors.split(",") if value]:
+        f1 = [
+            f1_at(scored, spans, shrunk_null_threshold(raw, n, prior))["f1"]
+            for raw, n, scored, _ in partitions
+        ]
+        zero = [row[3] for row in partitions]
+        fields = {
+            "prior": prior,
+            "mean_f1": mean(f1),
+            "at_least_zero": sum(a >= b for a, b in zip(f1, zero, strict=True)),
+        }
+        print(
+            result_line(
+                "prior", {**fields, "worst_vs_zero": min(a - b for a, b in zip(f1, zero, strict=True))}
+            )
+        )
     return 0
 
 

@@ -585,7 +585,7 @@ def check_window_room(raw: DatasetDict, tokenizer: PreTrainedTokenizerBase, conf
             )
 
 
-NULL_THRESHOLD_PRIOR = 2000
+NULL_THRESHOLD_PRIOR = 50_000
 """How many validation questions the default threshold 0 is worth when the tuned one is shrunk toward it."""
 
 
@@ -594,8 +594,11 @@ def shrunk_null_threshold(best: float, questions: int, prior: int = NULL_THRESHO
 
     The best-F1 threshold is the argmax of a flat, noisy curve: on a few hundred questions it lands far from where
     the test split's best lies, and moves the operating point more than it gains. Shrinking it in proportion to
-    the evidence keeps small validation splits near the model's own decision (0: answer when the best span beats
-    the null score) and lets large ones (many thousands of questions) move it almost all the way.
+    the evidence keeps small validation splits at the model's own decision (0: answer when the best span beats the
+    null score) and lets only a large one move it far. The prior is measured, not guessed: with the embedded model
+    trained on 11 of the shared SQuAD 2.0 articles, tuned on 2 of the 5 others and scored on the remaining 3, in
+    all 10 ways (`benchmarks/squad_null_threshold.py`), the unshrunk threshold lost 1.05 F1 to 0 on average and up
+    to 7.3, a prior of 2,000 still 0.19 on average, and 50,000 nothing in any of the 10.
     """
     return float(best) * questions / (questions + prior) if questions > 0 else 0.0
 

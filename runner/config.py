@@ -224,8 +224,8 @@ class TaskSettingFlags:
         default=True,
         metadata={
             "help": "Question answering: score the test split at the validation split's best_f1_thresh, "
-            f"shrunk toward 0 on small validation splits (n / (n + {question_answering.NULL_THRESHOLD_PRIOR}) "
-            "of it for n questions)."
+            f"shrunk toward 0 by the validation size (n / (n + {question_answering.NULL_THRESHOLD_PRIOR}) "
+            "of it for n questions: a few thousand questions barely move it)."
         },
     )
     class_weights: str = field(
