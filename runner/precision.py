@@ -20,6 +20,16 @@ def native_cpu_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def cpu_run() -> bool:
+    """Whether Accelerate will put this process on the CPU: asked for (`ACCELERATE_USE_CPU`, which `accelerate
+    launch --cpu` and a config's `use_cpu` set) or no GPU. Read from the environment, not from `PartialState`: a
+    state made before the Accelerator would be the one it reuses, without the launcher's settings."""
+    import torch
+    from accelerate.utils import parse_flag_from_env
+
+    return parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+
+
 def resolve_mixed_precision(flag: str | None, use_cpu: bool) -> str | None:
     """What `Accelerator(mixed_precision=...)` gets: the flag as given, with `auto` decided here (bf16 on a CPU run
     whose CPU has native bf16, else no; a GPU run keeps full precision unless asked), and None (Accelerate's own

@@ -17,7 +17,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -42,7 +42,7 @@ from .config import TrainingConfig
 from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
 from .finish import evaluate, metrics_line, scalars
 from .output_dir import clear_earlier_outputs
-from .precision import resolve_mixed_precision
+from .precision import cpu_run, resolve_mixed_precision
 
 
 @dataclass
@@ -113,13 +113,12 @@ def setup(config: TrainingConfig, accelerator: Accelerator | None = None) -> Run
 def make_accelerator(config: TrainingConfig, log_with: str | list[str] | None) -> Accelerator:
     """The run's Accelerator; `config.mixed_precision` becomes the precision it settled on, so that
     `training_args.json` and the card say what the run trained in, not what was asked."""
-    use_cpu = PartialState().device.type == "cpu"
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         log_with=log_with,
         project_dir=config.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
-        mixed_precision=resolve_mixed_precision(config.mixed_precision, use_cpu),
+        mixed_precision=resolve_mixed_precision(config.mixed_precision, cpu_run()),
     )
     config.mixed_precision = str(accelerator.mixed_precision)
     return accelerator

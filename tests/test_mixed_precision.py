@@ -91,3 +91,11 @@ def test_the_keras_loop_refuses_mixed_precision(tmp_path, capsys, monkeypatch):
     ]
     error = refused_before_loading(monkeypatch, capsys, argv)
     assert "--mixed_precision bf16: not supported with --framework tensorflow" in error
+
+
+def test_a_run_asked_onto_the_cpu_is_a_cpu_run_whatever_the_machine_has(monkeypatch):
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    assert precision.cpu_run()
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert not precision.cpu_run()

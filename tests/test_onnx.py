@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_predict import read_jsonl, save_model
+from test_predict import read_jsonl, save_model, split_the_samples
 from transformers import AutoModelForSequenceClassification
 
 from commands.predict import main as predict_main
@@ -39,24 +39,12 @@ def classifier_dir(tiny_model_dir, tiny_tokenizer, tmp_path_factory) -> Path:
     model = AutoModelForSequenceClassification.from_pretrained(
         tiny_model_dir, num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1}
     )
-    split_gently(model, tiny_tokenizer, TEXTS)
+    # Scaled by 100 only, not to unit margins: a random model's logit differences lie about 1e-5 apart, so unit
+    # margins mean logits near 1e5, where float32 rounding alone is above 1e-4.
+    split_the_samples(model, tiny_tokenizer, TEXTS, scale=100.0)
     directory = save_model(model, tmp_path_factory.mktemp("classifier"), tiny_tokenizer)
     assert export_main(["--model", str(directory), "--onnx", "--quantize", "int8"]) == 0
     return directory
-
-
-def split_gently(model, tokenizer, texts: list[str]) -> None:
-    """Both labels among the samples, as `test_predict.split_the_samples` does, but with the head scaled by 100
-    only, not to unit margins: a random model's logit differences lie about 1e-5 apart, so unit margins mean
-    logits near 1e5, where float32 rounding alone is above 1e-4."""
-    with torch.no_grad():
-        encoding = tokenizer(texts, truncation=True, padding=True, return_tensors="pt")
-        logits = model(**encoding).logits
-        diffs = (logits[:, 1] - logits[:, 0]).sort().values
-        widest = int((diffs[1:] - diffs[:-1]).argmax())
-        model.classifier.bias[1] -= (diffs[widest] + diffs[widest + 1]) / 2
-        model.classifier.weight.mul_(100)
-        model.classifier.bias.mul_(100)
 
 
 def both_outputs(directory: Path, auto_class: type, encoding) -> tuple[dict, dict]:

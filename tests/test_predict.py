@@ -45,16 +45,17 @@ def classifier_dir(tiny_model_dir, tiny_tokenizer, tmp_path_factory) -> Path:
     return save_model(model, tmp_path_factory.mktemp("classifier"), tiny_tokenizer)
 
 
-def split_the_samples(model, tokenizer, texts: list[str]) -> None:
+def split_the_samples(model, tokenizer, texts: list[str], scale: float | None = None) -> None:
     """An untrained head gives every text almost the same logits, hence one label: move the decision into the
-    widest gap between the samples' logit differences, then scale, so both labels occur with a clear margin."""
+    widest gap between the samples' logit differences, then scale (by default to unit margins), so both labels
+    occur with a clear margin."""
     with torch.no_grad():
         encoding = tokenizer(texts, truncation=True, padding=True, return_tensors="pt")
         logits = model(**encoding).logits
         diffs = (logits[:, 1] - logits[:, 0]).sort().values
         widest = int((diffs[1:] - diffs[:-1]).argmax())
         model.classifier.bias[1] -= (diffs[widest] + diffs[widest + 1]) / 2
-        scale = 1.0 / float(diffs[widest + 1] - diffs[widest])
+        scale = scale or 1.0 / float(diffs[widest + 1] - diffs[widest])
         model.classifier.weight.mul_(scale)
         model.classifier.bias.mul_(scale)
 
