@@ -40,6 +40,20 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def write_reviews_csv(reviews: Any, path: Path) -> int:
+    """IMDb reviews (the `imdb` loader's rows) as a CSV of `text,label` with label names, as a user's file would
+    hold them; returns how many were written."""
+    import csv
+
+    names = reviews.features["label"].names
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows((row["text"], names[row["label"]]) for row in reviews)
+    return len(reviews)
+
+
 def result_line(kind: str, fields: dict[str, Any]) -> str:
     """`kind key=value ...`, floats rounded to what a table needs."""
     parts = [kind]

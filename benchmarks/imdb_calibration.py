@@ -13,14 +13,13 @@ the run's temperature, test accuracy and test ECE before and after.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import subprocess
 import sys
 from pathlib import Path
 
-from _bench import REPO_ROOT, ensure_repo_on_path, result_line
+from _bench import REPO_ROOT, ensure_repo_on_path, result_line, write_reviews_csv
 
 SPLITS = ("train", "validation", "test")
 
@@ -44,7 +43,6 @@ def write_splits(args: argparse.Namespace, folder: Path) -> dict[str, int]:
     import loaders
 
     reviews = loaders.load_dataset("imdb", data_dir=args.data, split="train")
-    names = reviews.features["label"].names
     sizes = (args.train_reviews, args.validation_reviews, args.test_reviews)
     if sum(sizes) > len(reviews):
         raise SystemExit(
@@ -52,16 +50,12 @@ def write_splits(args: argparse.Namespace, folder: Path) -> dict[str, int]:
         )
     order = list(range(len(reviews)))
     random.Random(args.seed).shuffle(order)
-    folder.mkdir(parents=True, exist_ok=True)
     counts, start = {}, 0
     for split, size in zip(SPLITS, sizes, strict=True):
-        rows = reviews.select(order[start : start + size])
+        counts[split] = write_reviews_csv(
+            reviews.select(order[start : start + size]), folder / f"{split}.csv"
+        )
         start += size
-        with open(folder / f"{split}.csv", "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label"])
-            writer.writerows((row["text"], names[row["label"]]) for row in rows)
-        counts[split] = len(rows)
     return counts
 
 

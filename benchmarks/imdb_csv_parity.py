@@ -12,13 +12,12 @@ two agree.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from _bench import REPO_ROOT, ensure_repo_on_path, result_line
+from _bench import REPO_ROOT, ensure_repo_on_path, result_line, write_reviews_csv
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,15 +37,7 @@ def write_csv(data: str, path: Path) -> int:
     ensure_repo_on_path()
     import loaders
 
-    train = loaders.load_dataset("imdb", data_dir=data, split="train")
-    names = train.features["label"].names
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "label"])
-        for row in train:
-            writer.writerow([row["text"], names[row["label"]]])
-    return len(train)
+    return write_reviews_csv(loaders.load_dataset("imdb", data_dir=data, split="train"), path)
 
 
 def train(args: argparse.Namespace, output_dir: Path, data_flags: list[str]) -> dict[str, float]:
