@@ -6,14 +6,18 @@ PyTorch, and the task's score on real held-out data.
         --model outputs/imdb --samples 2000 --max_seq_length 256
     python benchmarks/onnx_inference.py --task wnut17 --data ../shared/data/wnut17/emerging.dev.conll \\
         --model outputs/wnut17
+    python benchmarks/onnx_inference.py --task squad_v2 --data squad16/test-v2.0.json --model outputs/squad16
 
 IMDb: the reviews are the validation split `train.py --task imdb` held out for that model (its seed and
 `--validation_size`, from the model folder's `training_args.json`), so none was trained on; agreement is the share
 of reviews given PyTorch's label, accuracy is against the gold label. W-NUT: the documents of a CoNLL file with
 gold tags (the dev file for a model trained on the train file); agreement is the share of words given PyTorch's
-tag, and the score is seqeval's entity F1. Every backend runs the predict command's own task code
+tag, and the score is seqeval's entity F1. SQuAD: the questions of a SQuAD 2.0 file the model was not trained on
+(e.g. the held-out articles of `squad_split_by_article.py`); agreement is the share of questions given PyTorch's
+answer (the same text, or no answer), and the score is the official F1. Every backend runs the predict command's own task code
 (`Task.predict`, through `--backend`), so tokenization, windows and post-processing are timed as users get them.
-The backends run one after another, `--rounds` times, interleaved; each line reports the median samples/s. Both
+The backends run one after another, `--rounds` times, interleaved; each line reports the median samples/s and
+the slowest and fastest round. Both
 runtimes use their default thread count, one per physical core.
 """
 
@@ -39,9 +43,11 @@ RUNS = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=["imdb", "wnut17"], required=True)
+    parser.add_argument("--task", choices=["imdb", "wnut17", "squad_v2"], required=True)
     parser.add_argument(
-        "--data", required=True, help="aclImdb archive (imdb) or a tagged CoNLL file (wnut17)"
+        "--data",
+        required=True,
+        help="aclImdb archive (imdb), a tagged CoNLL file (wnut17) or a SQuAD 2.0 JSON file (squad_v2)",
     )
     parser.add_argument("--model", required=True, help="a train.py output directory, exported with --onnx")
     parser.add_argument("--samples", type=int, help="score the first N reviews or documents (default: all)")
@@ -72,6 +78,24 @@ def wnut_inputs(data: str, samples: int | None) -> tuple[list, list[list[str]]]:
     return inputs, [doc.tags for doc in documents]
 
 
+def squad_inputs(data: str, samples: int | None) -> tuple[list, list[dict]]:
+    """(predict's questions, the file's articles holding just those questions, for the official scorer)."""
+    from commands.predict import read_json, read_questions
+
+    questions = read_questions(Path(data))[:samples]
+    kept = {question["id"] for question in questions}
+    articles = [
+        {
+            **article,
+            "paragraphs": [
+                {**p, "qas": [q for q in p["qas"] if q["id"] in kept]} for p in article["paragraphs"]
+            ],
+        }
+        for article in read_json(Path(data))["data"]
+    ]
+    return questions, articles
+
+
 def imdb_scores(rows: list[dict], reference: list[dict], gold: list[str]) -> dict[str, float]:
     labels = [row["label"] for row in rows]
     return {
@@ -88,6 +112,18 @@ def wnut_scores(rows: list[dict], reference: list[dict], gold: list[list[str]]) 
     return {
         "agreement": _share(flat, [tag for row in reference for tag in row["tags"]]),
         "entity_f1": f1_score(gold, tags),
+    }
+
+
+def squad_scores(rows: list[dict], reference: list[dict], articles: list[dict]) -> dict[str, float]:
+    from processing.squad_metric import evaluate
+
+    answers = {row["id"]: row["answer"] for row in rows}
+    scored = evaluate(articles, answers)
+    return {
+        "agreement": _share([row["answer"] for row in rows], [row["answer"] for row in reference]),
+        "f1": scored["f1"],
+        "scored_questions": scored["total"],
     }
 
 
@@ -120,9 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.task == "imdb":
         inputs, gold = imdb_inputs(args.data, model, args.samples)
         scores = imdb_scores
-    else:
+    elif args.task == "wnut17":
         inputs, gold = wnut_inputs(args.data, args.samples)
         scores = wnut_scores
+    else:
+        inputs, gold = squad_inputs(args.data, args.samples)
+        scores = squad_scores
     task = task_of(str(model))
     tokenizer = AutoTokenizer.from_pretrained(model)
     overrides = {"batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "device": "cpu"}
@@ -136,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             seconds[name].append(elapsed)
     for name in RUNS:
-        median = statistics.median(seconds[name])
+        rates = [len(inputs) / elapsed for elapsed in seconds[name]]
         fields = {"task": args.task, "backend": name, "samples": len(inputs)}
-        fields |= {"samples_per_s": len(inputs) / median, "rounds": args.rounds}
+        fields |= {"samples_per_s": statistics.median(rates), "min": min(rates), "max": max(rates)}
+        fields |= {"rounds": args.rounds}
         fields |= scores(rows[name], rows["pytorch-fp32"], gold)
         print(result_line("onnx", fields))
     return 0
