@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import datasets
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from seqeval.metrics import classification_report
+from seqeval.metrics.sequence_labeling import get_entities
+from seqeval.metrics.v1 import _precision_recall_fscore_support
 from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -36,6 +38,8 @@ TOP_CONFUSIONS = 10
 EXAMPLE_WORDS = 3
 CONFIDENCE_ABOUT = "each word's predicted tag"
 """What the confidence of the calibration analysis is about: one decision per word the model saw."""
+ROWS_PER_READ = 1000
+"""Documents read from a split's Arrow table at a time while scoring and writing predictions."""
 IGNORE_INDEX = -100
 """Label id that PyTorch's cross-entropy (and the Keras loss with `ignore_class`) skips."""
 
@@ -148,26 +152,95 @@ def reduce_outputs(
     return {"word_logits": word_logits, "words": words}
 
 
+@dataclass
+class EntityCounts:
+    """Gold, predicted and correct entities per type, counted one document at a time, so scoring a split holds a
+    few counters instead of every document's tag strings.
+
+    The figures are seqeval's own (conlleval rules, as `classification_report` gives them): its entity reading
+    (`get_entities`) per document, and its arithmetic (`_precision_recall_fscore_support`, the function behind
+    `classification_report`, which takes the counting step as an argument) on the summed counts. Counting per
+    document is exact: seqeval reads a list of documents as one sequence with an `O` between documents, so no
+    entity crosses a document boundary.
+    """
+
+    gold: Counter[str] = field(default_factory=Counter)
+    predicted: Counter[str] = field(default_factory=Counter)
+    correct: Counter[str] = field(default_factory=Counter)
+
+    def add(self, true_tags: list[str], predicted_tags: list[str]) -> None:
+        gold, found = set(get_entities(true_tags)), set(get_entities(predicted_tags))
+        self.gold.update(kind for kind, _, _ in gold)
+        self.predicted.update(kind for kind, _, _ in found)
+        self.correct.update(kind for kind, _, _ in gold & found)
+
+    def metrics(self) -> dict[str, Any]:
+        """Entity-level micro precision/recall/F1 overall and per entity type (types sorted, as seqeval does)."""
+        types = sorted(set(self.gold) | set(self.predicted))
+
+        def counts(*_: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return tuple(np.array([c[t] for t in types], dtype=np.int32) for c in self._sums())
+
+        def figures(average: str | None) -> tuple:
+            return _precision_recall_fscore_support(
+                [[]], [[]], average=average, zero_division=0, extract_tp_actual_correct=counts
+            )
+
+        precision, recall, f1, number = figures(None)
+        overall = figures("micro")
+        per_type = {
+            kind: {"precision": float(p), "recall": float(r), "f1": float(f), "number": int(n)}
+            for kind, p, r, f, n in zip(types, precision, recall, f1, number, strict=True)
+        }
+        return {
+            "precision": float(overall[0]),
+            "recall": float(overall[1]),
+            "f1": float(overall[2]),
+            "per_type": per_type,
+        }
+
+    def _sums(self) -> tuple[Counter[str], Counter[str], Counter[str]]:
+        return self.predicted, self.correct, self.gold
+
+
 def entity_metrics(true_tags: list[list[str]], predicted_tags: list[list[str]]) -> dict[str, Any]:
     """Entity-level micro precision/recall/F1 (seqeval, conlleval rules) overall and per entity type."""
-    report = classification_report(true_tags, predicted_tags, output_dict=True, zero_division=0)
-    overall = report["micro avg"]
-    per_type = {
-        name: {
-            "precision": float(values["precision"]),
-            "recall": float(values["recall"]),
-            "f1": float(values["f1-score"]),
-            "number": int(values["support"]),
+    counts = EntityCounts()
+    for gold, predicted in zip(true_tags, predicted_tags, strict=True):
+        counts.add(gold, predicted)
+    return counts.metrics()
+
+
+@dataclass(frozen=True)
+class TaggedDocuments(Sequence):
+    """The predictions file's rows (id, words, gold and predicted tags), made from the split's Arrow table and the
+    predicted label ids each time they are read, so a scored split keeps one small array per document in memory
+    rather than every word and tag as Python strings."""
+
+    raw: datasets.Dataset
+    predicted: list[np.ndarray]
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.predicted)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        return self._row(self.raw[index], self.predicted[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(self), ROWS_PER_READ):
+            batch = self.raw[start : start + ROWS_PER_READ]
+            examples = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+            for offset, example in enumerate(examples):
+                yield self._row(example, self.predicted[start + offset])
+
+    def _row(self, example: dict[str, Any], predicted: np.ndarray) -> dict[str, Any]:
+        return {
+            "id": example["id"],
+            "tokens": example["tokens"],
+            "tags": [self.names[t] for t in example["ner_tags"]],
+            "predicted": [self.names[p] for p in predicted.tolist()],
         }
-        for name, values in report.items()
-        if name not in ("micro avg", "macro avg", "weighted avg")
-    }
-    return {
-        "precision": float(overall["precision"]),
-        "recall": float(overall["recall"]),
-        "f1": float(overall["f1-score"]),
-        "per_type": per_type,
-    }
 
 
 def score(
@@ -177,28 +250,27 @@ def score(
     label_names: list[str] | None,
     config: Any,
 ) -> Scored:
-    """Entity-level figures from `reduce_outputs`' word logits; the ECE over every word the model saw."""
+    """Entity-level figures from `reduce_outputs`' word logits; the ECE over every word the model saw. The split
+    is read from its Arrow table a slice at a time and counted as it goes (`EntityCounts`), so what scoring holds
+    grows by a predicted label per word, not by the split's words and tags as Python objects."""
     names = list(label_names or [])
     temperature = getattr(config, "calibration_temperature", 1.0)
-    true_tags, predicted_tags, gold_ids = [], [], []
-    for row, (tokens, tags) in enumerate(zip(raw["tokens"], raw["ner_tags"], strict=True)):
-        predicted = [0] * len(tokens)  # a word never seen (truncated) counts as `O`
-        words = outputs["words"][row].tolist()
-        for word, label in zip(words, outputs["word_logits"][row].argmax(axis=-1).tolist(), strict=True):
-            predicted[word] = label
-        gold_ids.extend(tags[word] for word in words)
-        true_tags.append([names[t] for t in tags])
-        predicted_tags.append([names[p] for p in predicted])
-    metrics = entity_metrics(true_tags, predicted_tags)
+    counts, predicted_ids, gold_ids = EntityCounts(), [], []
+    gold_tags = raw.select_columns(["ner_tags"])
+    for start in range(0, len(raw), ROWS_PER_READ):
+        batch = gold_tags[start : start + ROWS_PER_READ]["ner_tags"]
+        for row, tags in enumerate(batch, start):
+            predicted = np.zeros(len(tags), dtype=np.int32)  # a word never seen (truncated) counts as `O`
+            words = outputs["words"][row]
+            predicted[words] = outputs["word_logits"][row].argmax(axis=-1)
+            gold_ids.append(np.asarray(tags, dtype=np.int64)[words])
+            counts.add([names[t] for t in tags], [names[p] for p in predicted.tolist()])
+            predicted_ids.append(predicted)
+    metrics = counts.metrics()
     word_logits = np.concatenate([np.zeros((0, len(names)), np.float32), *outputs["word_logits"]])
-    word_labels = np.asarray(gold_ids, dtype=np.int64)
+    word_labels = np.concatenate([np.zeros(0, np.int64), *gold_ids])
     metrics.update(temperature_metrics(word_logits, word_labels, temperature, CONFIDENCE_ABOUT))
-    rows = [
-        {"id": example_id, "tokens": tokens, "tags": gold, "predicted": predicted}
-        for example_id, tokens, gold, predicted in zip(
-            raw["id"], raw["tokens"], true_tags, predicted_tags, strict=True
-        )
-    ]
+    rows = TaggedDocuments(raw.select_columns(["id", "tokens", "ner_tags"]), predicted_ids, names)
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         path = output_dir / f"{split}_predictions.jsonl"

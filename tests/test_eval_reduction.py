@@ -88,7 +88,7 @@ def test_reducing_each_batch_scores_exactly_as_gathering_everything(name, tiny_m
     reduced = task.score(raw, features, held, label_names, config)
 
     assert reduced.metrics == gathered.metrics
-    assert reduced.predictions == gathered.predictions
+    assert list(reduced.predictions) == list(gathered.predictions)
     if gathered.logits_and_labels is not None:
         for before, after in zip(gathered.logits_and_labels, reduced.logits_and_labels, strict=True):
             np.testing.assert_array_equal(after, before)

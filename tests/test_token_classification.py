@@ -144,6 +144,33 @@ def test_entity_metrics_perfect():
     assert metrics["per_type"]["LOC"]["number"] == 1
 
 
+def test_entity_counts_per_document_give_seqeval_report_figures_exactly():
+    from seqeval.metrics import classification_report
+
+    rng = np.random.default_rng(0)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "I-MISC"]  # I- without B- too
+    true = [list(rng.choice(tags[:5], size=n)) for n in rng.integers(0, 12, size=200)]
+    predicted = [list(rng.choice(tags, size=len(doc))) for doc in true]  # ORG and MISC only predicted
+
+    metrics = entity_metrics(true, predicted)
+
+    report = classification_report(true, predicted, output_dict=True, zero_division=0)
+    assert (metrics["precision"], metrics["recall"], metrics["f1"]) == (
+        report["micro avg"]["precision"],
+        report["micro avg"]["recall"],
+        report["micro avg"]["f1-score"],
+    )
+    assert set(metrics["per_type"]) == {"PER", "LOC", "ORG", "MISC"}
+    for kind, figures in metrics["per_type"].items():
+        expected = report[kind]
+        assert figures == {
+            "precision": expected["precision"],
+            "recall": expected["recall"],
+            "f1": expected["f1-score"],
+            "number": expected["support"],
+        }
+
+
 TRUNCATED_DOCUMENTS = [
     # At max_seq_length 6, "london" is cut off: [CLS] john e ##m ##p [SEP].
     (["john", "empire", "london"], [B_PER, OUT, B_LOC]),
