@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
-from .calibration import softmax, temperature_metrics, top_class
+from .calibration import logits_top_class, temperature_metrics
 from .outputs import atomic_path, write_json, write_text
 from .predicting import Settings, batches, load_network
 from .tasks import Metric, Scored, Task, load_labelled_model
@@ -283,7 +283,7 @@ def score(
         metrics=metrics,
         predictions=rows,
         write_predictions=write_predictions,
-        confidence=top_class(softmax(word_logits, temperature), word_labels, CONFIDENCE_ABOUT),
+        confidence=logits_top_class(word_logits, word_labels, temperature, CONFIDENCE_ABOUT),
         logits_and_labels=(word_logits, word_labels),
     )
 
