@@ -1,14 +1,13 @@
 """`train.py --streaming`: each process's part of a sharded train split, read pass after pass; two real CPU
-processes (gloo) on uneven parts stop together at `--max_steps`, and a killed run resumes where it stopped."""
+processes (gloo) on uneven parts stop together at `--max_steps`, and a resumed run continues where it stopped."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from safetensors.torch import load_file
 
 import loaders
 import train
-from conftest import REPO_ROOT, SAMPLES, refused_before_loading, reset_accelerate
+from conftest import REPO_ROOT, SAMPLES, refused_before_loading
 from processing.registry import TASKS
 from runner.config import TrainingConfig
 from runner.streaming import StreamBatches, training_stream
@@ -94,65 +93,51 @@ RUN = [
 cycling, the process with 10 would run out at step 6 while the other waits in its 6th step's all-reduce."""
 
 
-def start_two_processes(model: Path, output_dir: Path, port: int, *extra: str) -> subprocess.Popen:
-    """Two real CPU processes with gloo, in their own session so that a kill reaches both."""
+def run_two_processes(model: Path, output_dir: Path, *extra: str) -> str:
+    """Two real CPU processes with gloo; a run that hangs fails the test after 240 s instead of hanging it."""
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
         "train.py", *RUN, "--model", str(model), "--output_dir", str(output_dir), *extra,
     ]  # fmt: skip
     environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def finish(process: subprocess.Popen) -> str:
-    """The run's output; a run that hangs fails the test after 240 s instead of hanging it."""
     try:
-        out, err = process.communicate(timeout=240)
+        completed = subprocess.run(
+            command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=240
+        )
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
         raise AssertionError("the two processes did not finish: a hang") from None
-    assert process.returncode == 0, err[-3000:]
-    return out
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
 
 
-def test_uneven_parts_stop_together_and_a_killed_run_resumes_where_it_stopped(tiny_model_dir, tmp_path, capsys):
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    finish(start_two_processes(tiny_model_dir, whole, 29531))
-    state = json.loads((whole / "checkpoints" / "step_16" / "trainer_state.json").read_text())
-    assert state["completed_steps"] == 16 and state["passes"] >= 2  # the main process read its part twice over
-    assert {"process_0_state.json", "process_1_state.json"} <= {
-        p.name for p in (whole / "checkpoints" / "step_16").iterdir()
-    }
+def test_uneven_parts_stop_together_and_a_resumed_run_continues_where_it_stopped(
+    tiny_model_dir, tmp_path, capsys
+):
+    """The resumed run starts from the uninterrupted run's step 7 checkpoint alone, as a run killed after writing
+    it would (tests/test_faults.py kills runs at any moment: only complete checkpoints are ever resumed from)."""
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    run_two_processes(tiny_model_dir, whole)
+    last = whole / "checkpoints" / "step_16"
+    state = json.loads((last / "trainer_state.json").read_text())
+    assert (
+        state["completed_steps"] == 16 and state["passes"] >= 2
+    )  # the main process read its part twice over
+    assert {"process_0_state.json", "process_1_state.json"} <= {p.name for p in last.iterdir()}
 
-    process = start_two_processes(tiny_model_dir, killed, 29532)
-    deadline = time.monotonic() + 240
-    while not (killed / "checkpoints" / "step_7").is_dir():
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before step 7"
-        time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.communicate()
-    out = finish(start_two_processes(tiny_model_dir, killed, 29533, "--resume_from_checkpoint", "latest"))
-    assert "Resumed from" in out
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copytree(whole / "checkpoints" / "step_7", resumed / "checkpoints" / "step_7")
+    out = run_two_processes(tiny_model_dir, resumed, "--resume_from_checkpoint", "latest")
+    assert "Resumed from" in out and "at step 7" in out
 
-    weights, expected = load_file(killed / "model.safetensors"), load_file(whole / "model.safetensors")
+    weights, expected = load_file(resumed / "model.safetensors"), load_file(whole / "model.safetensors")
     assert all((weights[name] == expected[name]).all() for name in expected)  # exact, on CPU
-    results = [json.loads((d / "test_results.json").read_text()) for d in (killed, whole)]
-    assert [{k: v for k, v in r.items() if k != "runtime_s"} for r in results][0] == {
-        k: v for k, v in results[1].items() if k != "runtime_s"
-    }
+    scored = [json.loads((d / "test_results.json").read_text()) for d in (resumed, whole)]
+    for results in scored:
+        del results["runtime_s"]
+    assert scored[0] == scored[1]
 
     # One process cannot continue the two parts of the stream that two processes were reading.
-    reset_accelerate()
-    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(killed), "--max_steps", "20"]
+    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(resumed), "--max_steps", "20"]
     capsys.readouterr()
     assert train.main([*argv, "--resume_from_checkpoint", "latest"]) == 2
     assert "holds the stream positions of 2 processes, and 1 resume it" in capsys.readouterr().err
