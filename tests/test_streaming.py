@@ -19,6 +19,7 @@ import loaders
 import train
 from conftest import REPO_ROOT, SAMPLES, refused_before_loading
 from processing.registry import TASKS
+from runner import checkpoints
 from runner.config import TrainingConfig
 from runner.streaming import StreamBatches, training_stream
 
@@ -160,3 +161,11 @@ def test_streaming_flags_that_cannot_be_honoured_are_one_line_before_any_work(
 ):
     argv = ["--task", "imdb", "--data_dir", str(SAMPLES / "imdb"), "--output_dir", str(tmp_path), *extra]
     assert message in refused_before_loading(monkeypatch, capsys, argv)
+
+
+def test_a_checkpoint_from_before_streaming_existed_resumes_as_a_map_style_run(tmp_path):
+    identity = {"task": "text-classification", "data": "0123"}
+    (tmp_path / checkpoints.STATE_FILE).write_text(json.dumps({"completed_steps": 3, **identity}))
+    checkpoints.check_same_run(tmp_path, {**identity, "streaming": False})
+    with pytest.raises(ValueError, match="--streaming False there, True here"):
+        checkpoints.check_same_run(tmp_path, {**identity, "streaming": True})
