@@ -169,3 +169,49 @@ def test_a_checkpoint_from_before_streaming_existed_resumes_as_a_map_style_run(t
     checkpoints.check_same_run(tmp_path, {**identity, "streaming": False})
     with pytest.raises(ValueError, match="--streaming False there, True here"):
         checkpoints.check_same_run(tmp_path, {**identity, "streaming": True})
+
+
+def multi_label_split(folder: Path) -> datasets.Dataset:
+    rows = folder / "topics.jsonl"
+    rows.write_text(
+        "\n".join(
+            json.dumps({"text": text, "labels": labels})
+            for text, labels in [
+                ("the film was good", ["film"]),
+                ("london and paris", ["city"]),
+                ("a good film in paris", ["film", "city"]),
+                ("apple went to google", []),
+            ]
+        )
+        + "\n"
+    )
+    return loaders.load_dataset(
+        "jsonl", data_files={"train": str(rows)}, schema="multi-label-classification", split="train"
+    )
+
+
+@pytest.mark.parametrize("task_name", ["imdb", "wnut17", "squad_v2", "multi-label-classification"])
+def test_every_tasks_prepare_streams_the_features_it_maps(task_name, tiny_tokenizer, tmp_path):
+    """One pass of the stream holds exactly the training features `prepare` maps the split to, in another order:
+    the same function, run lazily on an `IterableDataset`."""
+    choice = TASKS[task_name]
+    if choice.loader is None:
+        split = multi_label_split(tmp_path)
+    else:
+        folder = {"imdb": "imdb", "wnut17": "wnut17", "squad_v2": "squad"}[task_name]
+        split = loaders.load_dataset(choice.loader, data_dir=SAMPLES / folder, split="train")
+    config = TrainingConfig(task=task_name, max_seq_length=128, doc_stride=32)
+    prepare = choice.task.prepare
+    mapped = prepare(split, tiny_tokenizer, config, True)
+    stream = training_stream(
+        split,
+        lambda part: prepare(part, tiny_tokenizer, config, True),
+        seed=3,
+        buffer_size=5,
+        rank=0,
+        world_size=1,
+    )
+    streamed = list(stream)
+    assert set(streamed[0]) == set(mapped.column_names)
+    as_text = sorted(json.dumps(row, sort_keys=True) for row in streamed)
+    assert as_text == sorted(json.dumps(row, sort_keys=True) for row in mapped)
