@@ -32,7 +32,7 @@ from .analysis import Written, save_figure, split_words
 from .calibration import softmax, temperature_metrics, top_class
 from .outputs import atomic_path, write_json
 from .predicting import Settings, batches, load_network
-from .tasks import Metric, Scored, Task, load_labelled_model
+from .tasks import Metric, Scored, Task, load_labelled_model, map_batches
 
 CONFIDENCE_ABOUT = "the predicted label"
 """What the confidence of the calibration analysis is about."""
@@ -86,9 +86,9 @@ def prepare(
 ) -> datasets.Dataset:
     windows = getattr(config, "long_documents", "truncate") == "windows"
     fn_kwargs = {"tokenizer": tokenizer, "max_seq_length": config.max_seq_length}
-    return dataset.map(
+    return map_batches(
+        dataset,
         tokenize_windows if windows else tokenize_texts,
-        batched=True,
         with_indices=windows,
         fn_kwargs={**fn_kwargs, "doc_stride": config.doc_stride} if windows else fn_kwargs,
         remove_columns=dataset.column_names,

@@ -29,7 +29,7 @@ from transformers import (
 from .analysis import Written, save_figure, split_words
 from .outputs import atomic_path, write_json
 from .predicting import Settings, batches, load_network
-from .tasks import Metric, Scored, Task, Tuning, load_labelled_model
+from .tasks import Metric, Scored, Task, Tuning, load_labelled_model, map_batches
 
 PROBLEM_TYPE = "multi_label_classification"
 DECISION_THRESHOLD = 0.5
@@ -66,9 +66,9 @@ def prepare(
     type of a column it rewrites under the same name, and would store the floats as class ids."""
     num_labels = dataset.features["labels"].feature.num_classes
     dataset = dataset.rename_column("labels", "label_ids")
-    return dataset.map(
+    return map_batches(
+        dataset,
         tokenize_texts,
-        batched=True,
         fn_kwargs={"tokenizer": tokenizer, "max_seq_length": config.max_seq_length, "num_labels": num_labels},
         remove_columns=dataset.column_names,
         desc="Tokenizing",

@@ -34,7 +34,7 @@ from .models import load_pretrained
 from .outputs import write_json
 from .predicting import Settings, batches, load_network
 from .squad_metric import compute_exact, compute_f1, evaluate_examples, normalize_answer
-from .tasks import Metric, Scored, Task, Tuning
+from .tasks import Metric, Scored, Task, Tuning, map_batches
 
 # Bookkeeping columns of the tokenizer output that a model's forward does not accept.
 _BOOKKEEPING_COLUMNS = ("offset_mapping", "overflow_to_sample_mapping")
@@ -504,9 +504,9 @@ def reduce_outputs(outputs: dict[str, np.ndarray], features: Dataset, config: An
 
 
 def prepare(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, config: Any, training: bool) -> Dataset:
-    return dataset.map(
+    return map_batches(
+        dataset,
         prepare_train_features if training else prepare_eval_features,
-        batched=True,
         fn_kwargs={
             "tokenizer": tokenizer,
             "max_seq_length": config.max_seq_length,

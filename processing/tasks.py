@@ -7,7 +7,7 @@ scoring. Adding a task means adding a module that builds a `Task`, not editing t
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .calibration import Confidence
 from .models import load_pretrained
 
-Prepare = Callable[[datasets.Dataset, PreTrainedTokenizerBase, Any, bool], datasets.Dataset]
+Split = datasets.Dataset | datasets.IterableDataset
+Prepare = Callable[[Split, PreTrainedTokenizerBase, Any, bool], Split]
 Score = Callable[[datasets.Dataset, datasets.Dataset, dict[str, np.ndarray], list[str] | None, Any], "Scored"]
 ReduceOutputs = Callable[[dict[str, np.ndarray], datasets.Dataset, Any], dict[str, np.ndarray]]
 
@@ -72,8 +73,9 @@ class Task:
     `label_names(features)` gives the class names read from the raw data (None for tasks without classes).
     `load_model(name_or_path, label_names, use_safetensors=True)` builds the model with readable
     `id2label`/`label2id`, from safetensors weights only unless `use_safetensors` is False.
-    `prepare(raw_split, tokenizer, config, training)` maps raw examples to model features; evaluation features
-    may keep bookkeeping columns (ids, offsets, word ids) that `model_inputs` leaves out of the batches.
+    `prepare(raw_split, tokenizer, config, training)` maps raw examples to model features (through `map_batches`,
+    so a streamed training split is tokenized the same way, on the fly); evaluation features may keep bookkeeping
+    columns (ids, offsets, word ids) that `model_inputs` leaves out of the batches.
     `collator(tokenizer, pad_to_multiple_of)` pads a batch to its longest member.
     `output_names` are the model outputs gathered in evaluation, batch by batch.
     `reduce_outputs(outputs, batch_features, config)`, if given, reduces one gathered batch of those outputs
@@ -159,11 +161,30 @@ def score_outputs(
     return task.score(raw, features, outputs, label_names, config)
 
 
+def map_batches(
+    dataset: Split, function: Callable, *, desc: str, num_proc: int | None, **kwargs: Any
+) -> Split:
+    """`map(function, batched=True)` of a map-style or a streamed split: the same function, the same columns.
+
+    An `IterableDataset` maps lazily, batch by batch as examples are drawn, in the process drawing them: it takes
+    neither a progress bar's `desc` nor `num_proc` (`--preprocessing_num_workers` then tokenizes the map-style
+    evaluation splits only).
+    """
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.map(function, batched=True, **kwargs)
+    return dataset.map(function, batched=True, desc=desc, num_proc=num_proc, **kwargs)
+
+
 def model_inputs(model: PreTrainedModel, features: datasets.Dataset, with_labels: bool) -> list[str]:
     """The feature columns the model's `forward` takes, so `set_format` hands it exactly those tensors."""
+    return input_columns(model, features.column_names, with_labels)
+
+
+def input_columns(model: PreTrainedModel, columns: Iterable[str], with_labels: bool) -> list[str]:
+    """Of `columns` (a split's, or a streamed example's keys), those the model's `forward` takes."""
     accepted = set(inspect.signature(model.forward).parameters)
     label_columns = {"labels", "start_positions", "end_positions"}
-    return [c for c in features.column_names if c in accepted and (with_labels or c not in label_columns)]
+    return [c for c in columns if c in accepted and (with_labels or c not in label_columns)]
 
 
 def load_labelled_model(

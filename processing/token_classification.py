@@ -32,7 +32,7 @@ from .analysis import Written, save_figure, split_words
 from .calibration import logits_top_class, temperature_metrics
 from .outputs import atomic_path, write_json, write_text
 from .predicting import Settings, batches, load_network
-from .tasks import Metric, Scored, Task, load_labelled_model
+from .tasks import Metric, Scored, Task, load_labelled_model, map_batches
 
 TOP_CONFUSIONS = 10
 EXAMPLE_WORDS = 3
@@ -98,9 +98,9 @@ def prepare(
 ) -> datasets.Dataset:
     label_names = dataset.features["ner_tags"].feature.names
     continuation = continuation_label_ids(label_names) if getattr(config, "label_all_tokens", False) else None
-    features = dataset.map(
+    features = map_batches(
+        dataset,
         tokenize_and_align_labels,
-        batched=True,
         fn_kwargs={
             "tokenizer": tokenizer,
             "max_seq_length": config.max_seq_length,

@@ -21,6 +21,12 @@ CHECKPOINTS = "checkpoints"
 
 
 STATE_FILE = "trainer_state.json"
+PROCESS_STATE_FILE = "process_{}_state.json"
+"""What one process alone knows, written by that process (its position in its own part of a stream)."""
+
+IDENTITY_DEFAULTS = {"streaming": False}
+"""Identity keys added after checkpoints were first written: a checkpoint without one was written by a run with
+this value."""
 
 
 def complete_checkpoints(output_dir: Path) -> list[Path]:
@@ -48,12 +54,17 @@ def checkpoint_folder(config: TrainingConfig, step: int) -> Path:
 
 
 def save_checkpoint(
-    accelerator: Accelerator, config: TrainingConfig, state: dict[str, Any], keep: int | None = None
+    accelerator: Accelerator,
+    config: TrainingConfig,
+    state: dict[str, Any],
+    keep: int | None = None,
+    process_state: dict[str, Any] | None = None,
 ) -> None:
     """`save_state` into a temporary folder renamed when complete, so a kill mid-save never leaves a torn one.
 
-    Only the newest `--save_total_limit` complete checkpoints are kept, and the one of step `keep` (the best model,
-    loaded back at the end) beside them.
+    `state` is the main process's; `process_state`, if given, is each process's own, written by it beside its RNG
+    state (see `read_process_state`). Only the newest `--save_total_limit` complete checkpoints are kept, and the
+    one of step `keep` (the best model, loaded back at the end) beside them.
     """
     final = checkpoint_folder(config, state["completed_steps"])
     if final.exists():
@@ -63,6 +74,8 @@ def save_checkpoint(
         shutil.rmtree(partial)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    if process_state is not None:
+        write_json(partial / PROCESS_STATE_FILE.format(accelerator.process_index), process_state, indent=None)
     accelerator.wait_for_everyone()  # every process's RNG state is in the folder before it is renamed
     if accelerator.is_main_process:
         write_json(partial / STATE_FILE, state, indent=None)
@@ -73,6 +86,18 @@ def save_checkpoint(
                 if old != kept:
                     shutil.rmtree(old)
     accelerator.wait_for_everyone()
+
+
+def read_process_state(checkpoint: Path, process_index: int, num_processes: int) -> dict[str, Any]:
+    """This process's own state in `checkpoint`; a checkpoint of another number of processes holds other parts."""
+    written = len(list(checkpoint.glob(PROCESS_STATE_FILE.format("*"))))
+    path = checkpoint / PROCESS_STATE_FILE.format(process_index)
+    if written != num_processes or not path.is_file():
+        raise ValueError(
+            f"{checkpoint} holds the stream positions of {written} processes, and {num_processes} resume it: resume "
+            "a --streaming run with --streaming and the number of processes it was started with"
+        )
+    return json.loads(path.read_text())
 
 
 def data_fingerprint(split: datasets.Dataset) -> str:
@@ -97,6 +122,7 @@ def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Datas
         "label_names": label_names,
         "metric_for_best_model": metric.name if metric else None,  # the best so far was chosen by it
         "long_documents": config.long_documents,  # windows change what a step trains on
+        "streaming": config.streaming,  # a stream's position is not a map-style run's
     }
 
 
@@ -108,6 +134,8 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     names = {"task": "task", "model": "model", "data": "training data", "label_names": "labels"}
     names["metric_for_best_model"] = "metric for the best model"
     names["long_documents"] = "--long_documents"
+    names["streaming"] = "--streaming"
+    recorded = {**IDENTITY_DEFAULTS, **recorded}
     differences = [
         f"{names[key]} {recorded[key]!r} there, {value!r} here"
         if key in recorded
@@ -118,5 +146,5 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     if differences:
         raise ValueError(
             f"{checkpoint} is another run's checkpoint: {'; '.join(differences)}. Resume with the same task, "
-            "model, data, --metric_for_best_model and --long_documents, or start a new --output_dir"
+            "model, data, --metric_for_best_model, --long_documents and --streaming, or start a new --output_dir"
         )

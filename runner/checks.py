@@ -118,6 +118,29 @@ def check_task_flags(config: TrainingConfig) -> None:
         )
     check_best_model_flags(config)
     check_mixed_precision(config.mixed_precision, config.framework)
+    check_streaming_flags(config)
+
+
+def check_streaming_flags(config: TrainingConfig) -> None:
+    """A stream's length may be unknown, so its run counts steps; the Keras path has no stream to train on."""
+    if config.shuffle_buffer_size < 1:
+        raise refuse("shuffle_buffer_size", config.shuffle_buffer_size, "an integer >= 1")
+    if not config.streaming:
+        if config.max_steps is not None:
+            raise refuse(
+                "max_steps", config.max_steps, "no value without --streaming (runs count --num_train_epochs)"
+            )
+        return
+    if config.framework == "tensorflow":
+        raise ValueError("--streaming is not supported with --framework tensorflow: use --framework pytorch")
+    if not config.do_train:
+        raise ValueError("--streaming reads the train split, which --do_train false does not read")
+    if config.max_steps is None or config.max_steps < 1:
+        raise refuse(
+            "max_steps",
+            config.max_steps,
+            "an integer >= 1 with --streaming (a stream's length may be unknown)",
+        )
 
 
 def check_best_model_flags(config: TrainingConfig) -> None:

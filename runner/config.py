@@ -169,6 +169,28 @@ class OptimizerFlags:
         default=None,
         metadata={"help": "Stop after N evaluations without improvement of --metric_for_best_model."},
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "PyTorch: read the train split as a datasets IterableDataset, tokenized on the fly as batches "
+            "are drawn, shuffled through a buffer, each process reading its own shards; needs --max_steps. "
+            "Training batches are then not grouped by length; validation and test are read as usual."
+        },
+    )
+    max_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "With --streaming: optimizer steps to train (instead of --num_train_epochs); each process "
+            "starts a new pass over its part of the stream whenever it has read it all."
+        },
+    )
+    shuffle_buffer_size: int = field(
+        default=1000,
+        metadata={
+            "help": "With --streaming: examples each process shuffles among (IterableDataset.shuffle); 1 shuffles "
+            "only the order of the shards, and a resumed run then continues exactly where it stopped."
+        },
+    )
     mixed_precision: str | None = field(
         default=None,
         metadata={

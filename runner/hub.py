@@ -69,6 +69,7 @@ TRACKER_LOG_PATTERN = "events.out.tfevents.*"
 HYPERPARAMETERS = (
     "learning_rate",
     "num_train_epochs",
+    "max_steps",
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
     "weight_decay",

@@ -26,7 +26,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_scheduler
 from processing.batching import EpochLengthGroupedSampler, EvaluationOutputs, feature_lengths
 from processing.models import resolve_model
 from processing.registry import TASKS
-from processing.tasks import Task, model_inputs
+from processing.tasks import Task, input_columns, model_inputs
 
 from . import best_model
 from .checkpoints import (
@@ -35,6 +35,7 @@ from .checkpoints import (
     check_same_run,
     checkpoint_folder,
     checkpoint_to_resume,
+    read_process_state,
     run_identity,
     save_checkpoint,
 )
@@ -43,6 +44,7 @@ from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
 from .finish import evaluate, metrics_line, scalars
 from .output_dir import clear_earlier_outputs
 from .precision import cpu_run, resolve_mixed_precision
+from .streaming import StreamBatches, training_stream
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Run:
     identity: dict[str, Any] = field(default_factory=dict)
     train_features: datasets.Dataset | None = None
     train_dataloader: DataLoader | None = None
+    train_stream: StreamBatches | None = None
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
     max_steps: int = 0
@@ -72,7 +75,7 @@ class Run:
 
     @property
     def trained(self) -> bool:
-        return self.train_dataloader is not None
+        return self.train_dataloader is not None or self.train_stream is not None
 
     @property
     def is_main_process(self) -> bool:
@@ -152,7 +155,8 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
         features = {
             split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits(config, raw)
         }
-        train_features = task.prepare(raw["train"], tokenizer, config, True) if config.do_train else None
+        map_style = config.do_train and not config.streaming
+        train_features = task.prepare(raw["train"], tokenizer, config, True) if map_style else None
     run = Run(
         config, task, accelerator, raw, label_names, tokenizer, model, features, eval_orders(config, features)
     )
@@ -181,6 +185,8 @@ def setup_loaders(run: Run) -> None:
             generator=_loader_generator(config.seed),
         )
         run.eval_dataloaders[split] = accelerator.prepare(loader)
+    if run.config.streaming and run.config.do_train:
+        run.train_stream = stream_batches(run, collator)
     if run.train_features is not None:
         features = run.train_features
         run.train_dataloader = DataLoader(
@@ -197,6 +203,27 @@ def setup_loaders(run: Run) -> None:
         )
 
 
+def stream_batches(run: Run, collator: Callable) -> StreamBatches:
+    """This process's part of the train split as a stream of batches (see `runner.streaming`), holding only the
+    columns the model takes, as the map-style loader's `set_format` does."""
+    config, accelerator = run.config, run.accelerator
+    stream = training_stream(
+        run.raw["train"],
+        lambda split: run.task.prepare(split, run.tokenizer, config, True),
+        seed=config.seed,
+        buffer_size=config.shuffle_buffer_size,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+    )
+    columns = input_columns(run.model, next(iter(stream.take(1))), with_labels=True)
+    return StreamBatches(
+        stream,
+        config.per_device_train_batch_size,
+        lambda rows: collator([{column: row[column] for column in columns} for row in rows]),
+        accelerator.device,
+    )
+
+
 def setup_optimizer(run: Run) -> None:
     """AdamW without decay on biases and LayerNorm, linear warmup and decay over the whole run; then `prepare`."""
     config, accelerator, model = run.config, run.accelerator, run.model
@@ -208,16 +235,22 @@ def setup_optimizer(run: Run) -> None:
         lr=config.learning_rate,
         fused=accelerator.device.type in ("cpu", "cuda"),  # one kernel for all parameters, not a loop
     )
-    steps_per_epoch = math.ceil(
-        len(run.train_dataloader) / (config.gradient_accumulation_steps * accelerator.num_processes)
-    )
-    run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    if run.train_stream is not None:
+        run.max_steps = config.max_steps
+    else:
+        steps_per_epoch = math.ceil(
+            len(run.train_dataloader) / (config.gradient_accumulation_steps * accelerator.num_processes)
+        )
+        run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
     scheduler = get_scheduler(
         "linear",
         optimizer,
         num_warmup_steps=int(config.warmup_ratio * run.max_steps),
         num_training_steps=run.max_steps,
     )
+    if run.train_stream is not None:  # not prepared: see `StreamBatches`
+        run.model, run.optimizer, run.scheduler = accelerator.prepare(model, optimizer, scheduler)
+        return
     run.model, run.optimizer, run.train_dataloader, run.scheduler = accelerator.prepare(
         model, optimizer, run.train_dataloader, scheduler
     )
@@ -307,6 +340,8 @@ def train_loop(run: Run) -> bool:
     """
     config, accelerator, model = run.config, run.accelerator, run.model
     signal.signal(signal.SIGTERM, lambda *_: accelerator.set_trigger())
+    if run.train_stream is not None:
+        return stream_loop(run)
     position = resume_position(run)
     completed_steps = position["completed_steps"]
     with tqdm(
@@ -347,6 +382,44 @@ def train_loop(run: Run) -> bool:
     return True
 
 
+def stream_loop(run: Run) -> bool:
+    """`train_loop` over a stream: `--max_steps` steps, the end of the run taking the place of an epoch's end.
+
+    Each checkpoint holds every process's position in its part of the stream; resuming loads it, so the run reads
+    on from the next example (what a shuffle buffer held is not restored: see README).
+    """
+    accelerator, stream = run.accelerator, run.train_stream
+    position = resume_position(run)
+    completed_steps = position["completed_steps"]
+    if completed_steps:
+        checkpoint = checkpoint_to_resume(run.config)
+        stream.load_state_dict(
+            read_process_state(checkpoint, accelerator.process_index, accelerator.num_processes)
+        )
+    run.model.train()
+    with tqdm(
+        total=run.max_steps,
+        initial=completed_steps,
+        desc="Training",
+        disable=not accelerator.is_local_main_process,
+    ) as progress:
+        batches = iter(stream)
+        while completed_steps < run.max_steps and not stopping_early(run):
+            loss = training_step(run, next(batches), completed_steps + 1)
+            if accelerator.sync_gradients:
+                completed_steps += 1
+                progress.update(1)
+                lr = run.scheduler.get_last_lr()[0]
+                accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=completed_steps)
+                step_position = {"completed_steps": completed_steps, "passes": stream.passes}
+                if not after_step(run, step_position, False):
+                    return False
+    if not stopping_early(run):
+        after_step(run, {"completed_steps": completed_steps, "passes": stream.passes}, True)
+    load_best_model(run, completed_steps)
+    return True
+
+
 def stopping_early(run: Run) -> bool:
     return run.best is not None and run.best.should_stop
 
@@ -382,16 +455,17 @@ def after_step(run: Run, position: dict[str, int], epoch_end: bool) -> bool:
     if run.best is not None:
         state[best_model.STATE_KEY] = run.best.state()
     keep = run.best.best_step if run.best is not None else None
+    own = run.train_stream.state_dict() if run.train_stream is not None else None
     if improved:
-        save_checkpoint(accelerator, config, state, keep)
+        save_checkpoint(accelerator, config, state, keep, own)
     if not epoch_end and accelerator.check_trigger():
-        save_checkpoint(accelerator, config, state, keep)
+        save_checkpoint(accelerator, config, state, keep, own)
         accelerator.print(
             f"SIGTERM: saved a checkpoint at step {step} and stopped; continue with --resume_from_checkpoint latest"
         )
         return False
     if checkpoint_due(config, step, epoch_end):
-        save_checkpoint(accelerator, config, state, keep)
+        save_checkpoint(accelerator, config, state, keep, own)
     return True
 
 

@@ -282,7 +282,7 @@ def changed_reviews(tmp_path: Path) -> Path:
     return data
 
 
-@pytest.mark.parametrize("what", ["data", "model", "task", "long_documents"])
+@pytest.mark.parametrize("what", ["data", "model", "task", "long_documents", "streaming"])
 def test_resuming_another_runs_checkpoint_is_refused_naming_what_differs(
     what, finished_run, tiny_model_dir, tmp_path, capsys
 ):
@@ -295,6 +295,9 @@ def test_resuming_another_runs_checkpoint_is_refused_naming_what_differs(
     elif what == "long_documents":
         argv += ["--long_documents", "windows", "--doc_stride", "8"]
         expected = "--long_documents 'truncate' there, 'windows' here"
+    elif what == "streaming":
+        argv += ["--streaming", "--max_steps", "4"]
+        expected = "--streaming False there, True here"
     elif what == "model":
         argv += ["--model", str(other_model(tmp_path, tiny_model_dir))]
         expected = f"model '{tiny_model_dir.resolve()}' there"
