@@ -8,6 +8,9 @@ which the FSDP and DeepSpeed plugins are built as they are in each training proc
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 from argparse import Namespace
 from pathlib import Path
 
@@ -21,8 +24,10 @@ from transformers import BertForSequenceClassification
 from transformers.models.bert.modeling_bert import BertLayer
 
 from conftest import REPO_ROOT, tiny_bert_config
+from runner.config import parse_args
 
 CONFIGS = REPO_ROOT / "configs" / "accelerate"
+SBATCH = REPO_ROOT / "configs" / "slurm" / "train_multinode.sbatch"
 
 EXPECTED = {
     "single_gpu.yaml": (DistributedType.NO, "simple_launcher", 1, 1),
@@ -37,13 +42,17 @@ EXPECTED = {
 def launched(monkeypatch, config_file: Path, *flags: str) -> tuple[str, Namespace]:
     """Run `accelerate launch --config_file F [flags] train.py --task imdb` up to the launcher: which launcher
     it picked and the arguments it passed."""
+    return launched_argv(
+        monkeypatch, ["--config_file", str(config_file), *flags, "train.py", "--task", "imdb"]
+    )
+
+
+def launched_argv(monkeypatch, argv: list[str]) -> tuple[str, Namespace]:
+    """`accelerate launch ARGV` up to the launcher: which launcher it picked and the arguments it passed."""
     seen: dict[str, object] = {}
     for name in ("simple_launcher", "multi_gpu_launcher", "deepspeed_launcher"):
         monkeypatch.setattr(launch, name, lambda args, name=name: seen.update(launcher=name, args=args))
-    args = launch.launch_command_parser().parse_args(
-        ["--config_file", str(config_file), *flags, "train.py", "--task", "imdb"]
-    )
-    launch.launch_command(args)
+    launch.launch_command(launch.launch_command_parser().parse_args(argv))
     return seen["launcher"], seen["args"]
 
 
@@ -137,3 +146,25 @@ def test_multi_node_fsdp_settings_are_those_of_the_one_machine_file():
         load_config_from_file(str(CONFIGS / name)) for name in ("fsdp.yaml", "multi_node_fsdp.yaml")
     )
     assert several.fsdp_config == one.fsdp_config
+
+
+def test_slurm_script_starts_its_node_as_one_machine_of_the_job(monkeypatch):
+    """The launch that srun runs on each node, read by Accelerate and train.py with a job's values: node 1 of 3
+    nodes with 8 GPUs each, joining the first node."""
+    assert subprocess.run(["bash", "-n", str(SBATCH)]).returncode == 0
+    per_node = SBATCH.read_text().split("bash -c '", 1)[1].split("'", 1)[0]
+    job = {"SLURM_NNODES": "3", "NUM_PROCESSES": "24", "SLURM_NODEID": "1", "MAIN_PROCESS_IP": "node-a"}
+    job |= {"MAIN_PROCESS_PORT": "29500", "DATA_DIR": "/shared/aclImdb", "OUTPUT_DIR": "/shared/runs/imdb"}
+    for key, value in job.items():
+        monkeypatch.setenv(key, value)
+    words = shlex.split(os.path.expandvars(per_node.replace("\\\n", " ")))
+    assert words[:2] == ["accelerate", "launch"]
+
+    launcher, args = launched_argv(monkeypatch, words[2:])
+    prepare_multi_gpu_env(args)
+    assert launcher == "multi_gpu_launcher" and args.training_script == "train.py"
+    assert (args.nnodes, args.nproc_per_node, args.node_rank) == ("3", "8", 1)
+    assert args.rdzv_endpoint == "node-a:29500"
+    config = parse_args(args.training_script_args)
+    assert (config.output_dir, config.data_dir) == ("/shared/runs/imdb", "/shared/aclImdb")
+    assert (config.resume_from_checkpoint, config.checkpointing_steps) == ("latest", "500")
