@@ -359,8 +359,9 @@ def test_two_processes_write_one_file_in_input_order_as_one_process_does(
     classifier_dir, tagger_dir, qa_dir, tmp_path
 ):
     """Two real CPU processes (gloo) under `accelerate launch`: each task's file is the one-process file, byte for
-    byte, from inputs that 2 does not divide (43 texts, 5 documents, 45 questions in two files). `--batch_size 1`
-    because a text's padding, hence its last digits, depends on the texts batched with it."""
+    byte, from inputs that 2 does not divide (43 texts, 5 documents, 45 questions in two files). Rows are gathered
+    a batch at a time: `--batch_size 1` makes that many rounds (22 for the texts, the last with one row), and keeps
+    every input in a batch of its own, padded alike in both runs."""
     conll = tmp_path / "five.conll"
     conll.write_text(
         textwrap.dedent("""\
