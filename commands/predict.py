@@ -32,6 +32,9 @@ document is cut into overlapping windows of whole words (see `word_windows`).
 windows (a 256 KB context about 220 of 384 tokens), so they go through the model `batch_size` at a time and their
 logits are joined before the span search: memory is bounded by the batch size, not by the longest context.
 
+Started by `accelerate launch` (or `torchrun`) with several processes, each predicts a share of the inputs and the
+main process writes the one `--out` file, every input once, in input order (see `predict_shards`).
+
 `--backend onnx` runs the model's ONNX export (`python -m processing.export --onnx`, `--quantize int8` for the
 quantized one) in ONNX Runtime on the CPU instead of its PyTorch weights; the tasks' code is the same either way.
 """
@@ -47,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.hf_argparser import string_to_bool
@@ -62,6 +66,7 @@ from processing.predicting import BACKENDS, Settings
 from processing.registry import TASKS
 from processing.tasks import Task
 
+from .predict_shards import gathered_rows, launched_state, shard
 from .predict_tables import EXPORT_FORMATS, TABLE_FORMATS, export_documents, table_examples, with_ids
 
 SETTING_DEFAULTS = {
@@ -83,6 +88,8 @@ PREDICT_COLUMNS = ("text", "text_pair", "tokens", "question", "context", "id")
 """Columns a table's rows are read through (`--text_column`, ...): what predict needs, no labels."""
 USER_ERRORS = (DataFormatError, OSError, ValueError)
 """Bad input, a missing model or file, an unwritable `--out`: one line for the user, no traceback."""
+BATCH_SIZE = 32
+"""Texts or windows per forward pass unless `--batch_size` says otherwise."""
 
 
 def task_of(model: str) -> Task:
@@ -117,7 +124,7 @@ def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dic
     values.update({k: trained[k] for k in values if trained.get(k) is not None})
     values.update({k: getattr(config, k) for k in MODEL_SETTINGS if getattr(config, k, None) is not None})
     on_gpu = torch.cuda.is_available() and overrides.get("backend") != "onnx"
-    values.update(batch_size=32, device="cuda" if on_gpu else "cpu")
+    values.update(batch_size=BATCH_SIZE, device="cuda" if on_gpu else "cpu")
     values.update({k: v for k, v in overrides.items() if v is not None})
     _check_settings(values, model_limit)
     return Settings(**values)
@@ -258,8 +265,10 @@ def predict(
     settings_overrides: dict[str, Any],
     data_format: str | None = None,
     columns: dict[str, str | None] | None = None,
+    share: Callable[[list], list] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Prediction rows for every example under `input_path`, in file order.
+    """Prediction rows for every example under `input_path`, in file order; with `share`, for the examples it
+    keeps of them (a process's shard).
 
     The input is read and checked against the model's task here, before the model runs or anything is written.
     Rows of a table or records of an annotation export (`data_format`, else told from the file) are read through
@@ -276,7 +285,9 @@ def predict(
     data_format = data_format or _row_format(path)
     inputs = read_input(task, path, data_format, columns or {})
     settings = read_settings(model, AutoTokenizer.from_pretrained(model), settings_overrides)
-    rows = task.predict(model, inputs, settings)
+    if share is not None:
+        inputs = share(inputs)
+    rows = task.predict(model, inputs, settings) if inputs else iter(())
     return rows if data_format is None else with_ids(rows)
 
 
@@ -390,17 +401,48 @@ def main(argv: list[str] | None = None) -> int:
     model, input_path, out = args.pop("model"), Path(args.pop("input")), Path(args.pop("out"))
     data_format = args.pop("data_format")
     columns = {key: args.pop(f"{key}_column") for key in PREDICT_COLUMNS}
+    state = launched_state()
+    writes = state is None or state.is_main_process
     try:
         check_out(out, input_path)
-        rows = predict(model, input_path, args, data_format, columns)
-        with atomic_path(out) as partial, open(partial, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if state is None:
+            rows = predict(model, input_path, args, data_format, columns)
+        else:
+            rows = _sharded_predict(state, model, input_path, args, data_format, columns)
+        if writes:
+            _write_rows(out, rows)
+        else:
+            for _ in rows:  # takes part in every round of gathering
+                pass
     except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        if writes:
+            print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out}")
+    if writes:
+        print(f"wrote {out}")
     return 0
+
+
+def _sharded_predict(
+    state: PartialState,
+    model: str,
+    input_path: Path,
+    args: dict[str, Any],
+    data_format: str | None,
+    columns: dict[str, str | None],
+) -> Iterator[dict[str, Any]]:
+    """This process's shard on its own device (each process's GPU, or the CPU), every process's rows gathered a
+    batch at a time, in input order."""
+    if args["device"] is None and args["backend"] != "onnx":
+        args = {**args, "device": str(state.device)}
+    rows = predict(model, input_path, args, data_format, columns, partial(shard, state=state))
+    return gathered_rows(rows, args["batch_size"] or BATCH_SIZE, USER_ERRORS)
+
+
+def _write_rows(out: Path, rows: Iterator[dict[str, Any]]) -> None:
+    with atomic_path(out) as partial_path, open(partial_path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

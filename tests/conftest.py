@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import string
 from pathlib import Path
 
@@ -109,6 +110,13 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     BertModel(tiny_bert_config(len(tiny_tokenizer))).save_pretrained(directory)
     tiny_tokenizer.save_pretrained(directory)
     return directory
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a test's own process group (fixed ports collide across runs)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def reset_accelerate() -> None:

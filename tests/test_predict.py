@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +24,7 @@ from transformers import (
 
 import processing  # noqa: F401  (registers the extractive QA pipeline)
 from commands.predict import main, predict, read_settings, text_files
-from conftest import SAMPLES
+from conftest import REPO_ROOT, SAMPLES, free_port
 from loaders.conll import WNUT17_LABELS
 from loaders.files import read_text
 from processing import question_answering
@@ -340,3 +344,87 @@ def test_cli_rejects_a_model_it_cannot_predict_with(tiny_model_dir, tmp_path, ca
     assert main(argv) == 2
     assert "names no architecture" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # neither the predictions nor a temporary file
+
+
+PREDICT_EACH = """
+import json, sys
+from commands.predict import main
+codes = [main(argv) for argv in json.loads(sys.argv[1])]
+sys.exit(0 if codes == json.loads(sys.argv[2]) else 1)
+"""
+"""Runs `commands.predict.main` once per argv in one launch, so that the launcher and imports are paid once."""
+
+
+def test_two_processes_write_one_file_in_input_order_as_one_process_does(
+    classifier_dir, tagger_dir, qa_dir, tmp_path
+):
+    """Two real CPU processes (gloo) under `accelerate launch`: each task's file is the one-process file, byte for
+    byte, from inputs that 2 does not divide (43 texts, 5 documents, 45 questions in two files). Rows are gathered
+    a batch at a time: `--batch_size 1` makes that many rounds (22 for the texts, the last with one row), and keeps
+    every input in a batch of its own, padded alike in both runs."""
+    conll = tmp_path / "five.conll"
+    conll.write_text(
+        textwrap.dedent("""\
+            john
+            smith
+            went
+            to
+            london
+
+            the
+            film
+
+            apple
+            and
+            google
+
+            paris
+            is
+            the
+            capital
+
+            who
+            played
+        """)
+    )
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name, content in (("a.txt", b"good"), ("b.txt", b"\xff\xfe bad"), ("c.txt", b"fine")):
+        (broken / name).write_bytes(content)  # b.txt, the second input, is the second process's
+    inputs = {
+        "texts": (classifier_dir, SAMPLES / "imdb"),
+        "documents": (tagger_dir, conll),
+        "questions": (qa_dir, SAMPLES / "squad"),
+    }
+    argv = {
+        name: ["--model", str(model), "--input", str(path), "--batch_size", "1"]
+        for name, (model, path) in inputs.items()
+    }
+    for name in inputs:
+        assert main([*argv[name], "--out", str(tmp_path / "one" / f"{name}.jsonl")]) == 0
+    runs = [[*argv[name], "--out", str(tmp_path / "two" / f"{name}.jsonl")] for name in inputs]
+    runs.append(["--model", str(classifier_dir), "--input", str(broken), "--out", str(tmp_path / "no.jsonl")])
+    driver = tmp_path / "predict_each.py"
+    driver.write_text(PREDICT_EACH)
+
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--main_process_port", str(free_port()), "--mixed_precision", "no", "--dynamo_backend", "no",
+        str(driver), json.dumps(runs), json.dumps([0, 0, 0, 2]),
+    ]  # fmt: skip
+    environment = {
+        **os.environ,
+        "ACCELERATE_USE_CPU": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=180)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    for name, lines in (("texts", 43), ("documents", 5), ("questions", 45)):
+        one = (tmp_path / "one" / f"{name}.jsonl").read_text(encoding="utf-8")
+        assert (tmp_path / "two" / f"{name}.jsonl").read_text(encoding="utf-8") == one
+        assert len(one.splitlines()) == lines
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "b.txt" in errors[0]  # raised on the second process, said once by the first
+    assert not (tmp_path / "no.jsonl").exists()
