@@ -242,11 +242,14 @@ def setup_optimizer(run: Run) -> None:
             len(run.train_dataloader) / (config.gradient_accumulation_steps * accelerator.num_processes)
         )
         run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    # Accelerate's prepared scheduler steps once per process at each optimizer step (unless batches are split),
+    # so its schedule is counted in those steps, as transformers' `run_*_no_trainer` scripts count it
+    ticks = 1 if accelerator.split_batches else accelerator.num_processes
     scheduler = get_scheduler(
         "linear",
         optimizer,
-        num_warmup_steps=int(config.warmup_ratio * run.max_steps),
-        num_training_steps=run.max_steps,
+        num_warmup_steps=int(config.warmup_ratio * run.max_steps) * ticks,
+        num_training_steps=run.max_steps * ticks,
     )
     if run.train_stream is not None:  # not prepared: see `StreamBatches`
         run.model, run.optimizer, run.scheduler = accelerator.prepare(model, optimizer, scheduler)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+import torch
 from safetensors.torch import load_file
 
 import loaders
@@ -124,6 +125,11 @@ def test_uneven_parts_stop_together_and_a_resumed_run_continues_where_it_stopped
         state["completed_steps"] == 16 and state["passes"] >= 2
     )  # the main process read its part twice over
     assert {"process_0_state.json", "process_1_state.json"} <= {p.name for p in last.iterdir()}
+    # The learning rate decays linearly over the 16 steps of both processes together (1 step of warmup), not
+    # twice as fast because Accelerate's scheduler steps once per process.
+    for step in (8, 15, 16):
+        scheduler = torch.load(whole / "checkpoints" / f"step_{step}" / "scheduler.bin", weights_only=True)
+        assert scheduler["_last_lr"][0] == pytest.approx(1e-3 * (16 - step) / 15)
 
     (resumed / "checkpoints").mkdir(parents=True)
     shutil.copytree(whole / "checkpoints" / "step_7", resumed / "checkpoints" / "step_7")
