@@ -9,6 +9,7 @@ it is the one calibration offered: the saved model answers exactly as it was sco
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,17 +50,27 @@ def top_class(probabilities: np.ndarray, labels: np.ndarray, about: str) -> Conf
     return Confidence(probabilities.max(axis=-1), predictions == np.asarray(labels), about)
 
 
-def logits_top_class(logits: np.ndarray, labels: np.ndarray, temperature: float, about: str) -> Confidence:
-    """`top_class(softmax(logits, temperature), labels, about)`, a slice of rows at a time: for a split of a
+Logits = np.ndarray | Iterable[np.ndarray]
+"""Every decision's logits as one array, or as consecutive row blocks read anew each time they are iterated (a
+task holding its logits per example need not copy them into one array just to be scored)."""
+
+
+def logits_top_class(logits: Logits, labels: np.ndarray, temperature: float, about: str) -> Confidence:
+    """`top_class(softmax(logits, temperature), labels, about)`, a block of rows at a time: for a split of a
     million decisions the float64 probabilities and their softmax's temporaries would be several times the size
     of the logits themselves, and only the top class of each row is kept. Row-wise, so the figures are the same."""
-    confidence = np.empty(len(logits), dtype=np.float64)
-    predicted = np.empty(len(logits), dtype=np.int64)
+    blocks = _row_blocks(logits) if isinstance(logits, np.ndarray) else logits
+    confidence, predicted = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]
+    for block in blocks:
+        probabilities = softmax(block, temperature)
+        confidence.append(probabilities.max(axis=-1))
+        predicted.append(probabilities.argmax(axis=-1))
+    return Confidence(np.concatenate(confidence), np.concatenate(predicted) == np.asarray(labels), about)
+
+
+def _row_blocks(logits: np.ndarray) -> Iterator[np.ndarray]:
     for start in range(0, len(logits), ROWS_PER_SOFTMAX):
-        probabilities = softmax(logits[start : start + ROWS_PER_SOFTMAX], temperature)
-        confidence[start : start + len(probabilities)] = probabilities.max(axis=-1)
-        predicted[start : start + len(probabilities)] = probabilities.argmax(axis=-1)
-    return Confidence(confidence, predicted == np.asarray(labels), about)
+        yield logits[start : start + ROWS_PER_SOFTMAX]
 
 
 def calibration_bins(confidence: Confidence, num_bins: int = NUM_BINS) -> list[dict[str, float]]:
@@ -128,7 +139,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100)
     return float(log_t.detach().clamp(low, high).exp())
 
 
-def temperature_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float, about: str) -> dict:
+def temperature_metrics(logits: Logits, labels: np.ndarray, temperature: float, about: str) -> dict:
     """`ece` at the temperature the split is scored with and, when that is not 1, `ece_before_temperature` of the
     raw logits, so a results file shows what the temperature bought.
 

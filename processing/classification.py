@@ -233,7 +233,7 @@ def score(
         predictions=rows,
         write_predictions=write_predictions,
         confidence=top_class(probabilities, labels, CONFIDENCE_ABOUT),
-        logits_and_labels=(logits, labels),
+        logits_and_labels=lambda: (logits, labels),
     )
 
 

@@ -31,14 +31,15 @@ class Scored:
     task's own shape) for the error analysis, and a writer for those files.
 
     `confidence`, where the task has one, feeds the reliability diagram of the analysis; `logits_and_labels` (the
-    unscaled logits of every scored decision and its gold class id) is what `--calibrate temperature` fits on.
+    unscaled logits of every scored decision and its gold class id) is what `--calibrate temperature` fits on: made
+    when asked, since a task may hold its logits per example and only that flag needs them as one array.
     """
 
     metrics: dict[str, Any]
     predictions: Any
     write_predictions: Callable[[Path, str], list[Path]]
     confidence: Confidence | None = None
-    logits_and_labels: tuple[np.ndarray, np.ndarray] | None = None
+    logits_and_labels: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 Analyse = Callable[[Path, str, Scored, datasets.Dataset | None, list[str] | None], list[Any]]

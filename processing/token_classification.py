@@ -214,33 +214,38 @@ def entity_metrics(true_tags: list[list[str]], predicted_tags: list[list[str]]) 
 @dataclass(frozen=True)
 class TaggedDocuments(Sequence):
     """The predictions file's rows (id, words, gold and predicted tags), made from the split's Arrow table and the
-    predicted label ids each time they are read, so a scored split keeps one small array per document in memory
-    rather than every word and tag as Python strings."""
+    predicted label ids each time they are read, so a scored split keeps one label id per word in memory rather
+    than every word and tag as Python strings."""
 
     raw: datasets.Dataset
-    predicted: list[np.ndarray]
+    predicted: np.ndarray
+    """Every document's predicted label ids, one after another (a document has one per word)."""
+    ends: np.ndarray
+    """Where each document's labels end in `predicted`."""
     names: list[str]
 
     def __len__(self) -> int:
-        return len(self.predicted)
+        return len(self.raw)
 
     def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
-        return self._row(self.raw[index], self.predicted[index])
+        return next(self._rows(index, index + 1))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for start in range(0, len(self), ROWS_PER_READ):
-            batch = self.raw[start : start + ROWS_PER_READ]
-            examples = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
-            for offset, example in enumerate(examples):
-                yield self._row(example, self.predicted[start + offset])
+        return self._rows(0, len(self))
 
-    def _row(self, example: dict[str, Any], predicted: np.ndarray) -> dict[str, Any]:
-        return {
-            "id": example["id"],
-            "tokens": example["tokens"],
-            "tags": [self.names[t] for t in example["ner_tags"]],
-            "predicted": [self.names[p] for p in predicted.tolist()],
-        }
+    def _rows(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        for first in range(start, stop, ROWS_PER_READ):
+            batch = self.raw[first : min(first + ROWS_PER_READ, stop)]
+            for index, (example_id, tokens, tags) in enumerate(
+                zip(batch["id"], batch["tokens"], batch["ner_tags"], strict=True), first
+            ):
+                predicted = self.predicted[self.ends[index] - len(tokens) : self.ends[index]].tolist()
+                yield {
+                    "id": example_id,
+                    "tokens": tokens,
+                    "tags": [self.names[t] for t in tags],
+                    "predicted": [self.names[p] for p in predicted],
+                }
 
 
 def score(
@@ -250,16 +255,18 @@ def score(
     label_names: list[str] | None,
     config: Any,
 ) -> Scored:
-    """Entity-level figures from `reduce_outputs`' word logits; the ECE over every word the model saw. The split
-    is read from its Arrow table a slice at a time and counted as it goes (`EntityCounts`), so what scoring holds
-    grows by a predicted label per word, not by the split's words and tags as Python objects."""
+    """Entity-level figures from `reduce_outputs`' word logits; the ECE over every word the model saw.
+
+    The split is read from its Arrow table a slice at a time and counted as it goes (`EntityCounts`), and the word
+    logits are read where `reduce_outputs` left them (`WordLogits`), so what scoring adds to them is a predicted
+    and a gold label per word, not the split's words and tags as Python objects nor a second copy of the logits.
+    """
     names = list(label_names or [])
     temperature = getattr(config, "calibration_temperature", 1.0)
-    counts, predicted_ids, gold_ids = EntityCounts(), [], []
+    counts, predicted_ids, gold_ids = EntityCounts(), [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
     gold_tags = raw.select_columns(["ner_tags"])
     for start in range(0, len(raw), ROWS_PER_READ):
-        batch = gold_tags[start : start + ROWS_PER_READ]["ner_tags"]
-        for row, tags in enumerate(batch, start):
+        for row, tags in enumerate(gold_tags[start : start + ROWS_PER_READ]["ner_tags"], start):
             predicted = np.zeros(len(tags), dtype=np.int32)  # a word never seen (truncated) counts as `O`
             words = outputs["words"][row]
             predicted[words] = outputs["word_logits"][row].argmax(axis=-1)
@@ -267,10 +274,13 @@ def score(
             counts.add([names[t] for t in tags], [names[p] for p in predicted.tolist()])
             predicted_ids.append(predicted)
     metrics = counts.metrics()
-    word_logits = np.concatenate([np.zeros((0, len(names)), np.float32), *outputs["word_logits"]])
-    word_labels = np.concatenate([np.zeros(0, np.int64), *gold_ids])
+    word_logits = WordLogits(outputs["word_logits"], len(names))
+    word_labels = np.concatenate(gold_ids)
     metrics.update(temperature_metrics(word_logits, word_labels, temperature, CONFIDENCE_ABOUT))
-    rows = TaggedDocuments(raw.select_columns(["id", "tokens", "ner_tags"]), predicted_ids, names)
+    ends = np.cumsum([len(ids) for ids in predicted_ids[1:]], dtype=np.int64)
+    rows = TaggedDocuments(
+        raw.select_columns(["id", "tokens", "ner_tags"]), np.concatenate(predicted_ids), ends, names
+    )
 
     def write_predictions(output_dir: Path, split: str) -> list[Path]:
         path = output_dir / f"{split}_predictions.jsonl"
@@ -284,8 +294,28 @@ def score(
         predictions=rows,
         write_predictions=write_predictions,
         confidence=logits_top_class(word_logits, word_labels, temperature, CONFIDENCE_ABOUT),
-        logits_and_labels=(word_logits, word_labels),
+        logits_and_labels=lambda: (word_logits.whole(), word_labels),
     )
+
+
+@dataclass(frozen=True)
+class WordLogits:
+    """Every scored word's logits, in document order, as `reduce_outputs` keeps them (one array per document):
+    iterated as blocks of `ROWS_PER_READ` documents for the ECE, made into one array only when asked (what
+    `--calibrate temperature` fits on)."""
+
+    per_document: np.ndarray
+    num_labels: int
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.per_document), ROWS_PER_READ):
+            yield self._joined(self.per_document[start : start + ROWS_PER_READ])
+
+    def whole(self) -> np.ndarray:
+        return self._joined(self.per_document)
+
+    def _joined(self, documents: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((0, self.num_labels), np.float32), *documents])
 
 
 def analyse(

@@ -186,7 +186,7 @@ def temperature_setting(config: TrainingConfig, validation: Scored) -> dict[str,
         return {}
     if config.calibrate != "temperature":
         return {TEMPERATURE: 1.0}
-    return {TEMPERATURE: round(calibration.fit_temperature(*validation.logits_and_labels), 6)}
+    return {TEMPERATURE: round(calibration.fit_temperature(*validation.logits_and_labels()), 6)}
 
 
 def fold_saved_temperature(run: FrameworkRun, model_dir: Path, temperature: float) -> None:

@@ -90,7 +90,7 @@ def test_reducing_each_batch_scores_exactly_as_gathering_everything(name, tiny_m
     assert reduced.metrics == gathered.metrics
     assert list(reduced.predictions) == list(gathered.predictions)
     if gathered.logits_and_labels is not None:
-        for before, after in zip(gathered.logits_and_labels, reduced.logits_and_labels, strict=True):
+        for before, after in zip(gathered.logits_and_labels(), reduced.logits_and_labels(), strict=True):
             np.testing.assert_array_equal(after, before)
     if reduce is not None:  # what is held has one entry per window, no token axis
         assert all(values.shape == (len(features),) for values in held.values())
