@@ -148,7 +148,7 @@ def reduce_outputs(
     for row, ids in enumerate(features["word_ids"]):
         positions, scored = first_sub_tokens(ids)
         word_logits[row] = logits[row, np.asarray(positions, dtype=np.int64)]  # a copy: the batch is let go
-        words[row] = np.asarray(scored, dtype=np.int64)
+        words[row] = np.asarray(scored, dtype=np.int32)
     return {"word_logits": word_logits, "words": words}
 
 
@@ -263,21 +263,30 @@ def score(
     """
     names = list(label_names or [])
     temperature = getattr(config, "calibration_temperature", 1.0)
-    counts, predicted_ids, gold_ids = EntityCounts(), [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
+    counts = EntityCounts()
+    predicted_ids, gold_ids, lengths = (
+        [np.zeros(0, np.int32)],
+        [np.zeros(0, np.int64)],
+        [np.zeros(0, np.int64)],
+    )
     gold_tags = raw.select_columns(["ner_tags"])
     for start in range(0, len(raw), ROWS_PER_READ):
+        predicted_here, gold_here = [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
         for row, tags in enumerate(gold_tags[start : start + ROWS_PER_READ]["ner_tags"], start):
             predicted = np.zeros(len(tags), dtype=np.int32)  # a word never seen (truncated) counts as `O`
             words = outputs["words"][row]
             predicted[words] = outputs["word_logits"][row].argmax(axis=-1)
-            gold_ids.append(np.asarray(tags, dtype=np.int64)[words])
+            gold_here.append(np.asarray(tags, dtype=np.int64)[words])
             counts.add([names[t] for t in tags], [names[p] for p in predicted.tolist()])
-            predicted_ids.append(predicted)
+            predicted_here.append(predicted)
+        lengths.append(np.array([len(labels) for labels in predicted_here[1:]], dtype=np.int64))
+        predicted_ids.append(np.concatenate(predicted_here))  # one array per slice, not per document
+        gold_ids.append(np.concatenate(gold_here))
     metrics = counts.metrics()
     word_logits = WordLogits(outputs["word_logits"], len(names))
     word_labels = np.concatenate(gold_ids)
     metrics.update(temperature_metrics(word_logits, word_labels, temperature, CONFIDENCE_ABOUT))
-    ends = np.cumsum([len(ids) for ids in predicted_ids[1:]], dtype=np.int64)
+    ends = np.cumsum(np.concatenate(lengths))
     rows = TaggedDocuments(
         raw.select_columns(["id", "tokens", "ner_tags"]), np.concatenate(predicted_ids), ends, names
     )
