@@ -3,8 +3,9 @@
     python benchmarks/streaming.py --data ../shared/data/imdb/aclImdb-train.tar.gz --steps 200,2000
 
 The IMDb train reviews are written as Parquet shards in the Hub layout (`data/train-0000i-of-0000n.parquet` and a
-README.md) by `loaders.hub.write_hub_folder`, the function `python -m loaders push` writes its folder with before
-uploading it (push itself only uploads), with `--shard_mb` per shard. Each run trains a seeded random 2-layer BERT
+README.md) by `loaders.hub.write_hub_folder`, the function with which `python -m loaders push` writes its folder
+(`--local_dir` keeps it instead of uploading it), here with `--shard_mb` per shard so that 25,000 reviews make
+several shards (push's own shards are of up to 500 MB, as `push_to_hub`'s). Each run trains a seeded random 2-layer BERT
 (`--hidden` wide, the embedded model's tokenizer) on `--data_format parquet --data_dir <folder>/data`, in a fresh
 process, from a copy of the Parquet shards' Arrow cache prepared once beforehand: `streaming` reads the train split as a stream
 tokenized on the fly (`--streaming --max_steps N`), `map` tokenizes it whole first (`Dataset.map`, the default) and

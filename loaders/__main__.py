@@ -1,7 +1,8 @@
 """`python -m loaders summary NAME --data_dir DIR`: load raw files and print what came out, split by split.
 
 `python -m loaders push NAME --data_dir DIR --repo_id user/name`: load them and publish the splits to the
-Hugging Face Hub as Parquet with a dataset card (the token comes from `HF_TOKEN` or `hf auth login`).
+Hugging Face Hub as Parquet with a dataset card (the token comes from `HF_TOKEN` or `hf auth login`);
+with `--local_dir DIR`, write those files into DIR instead of uploading them.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import argparse
 import shlex
 import sys
 from collections import Counter
+from pathlib import Path
 
 import datasets
 
 from . import LOADERS, DataFormatError, load_dataset
 from .conll import split_tag
-from .hub import push_dataset
+from .hub import push_dataset, write_hub_folder
 
 
 def summarize(dataset: datasets.DatasetDict) -> list[str]:
@@ -71,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         "--license", default="unknown", help="the data's license, a Hub license id (default: unknown)"
     )
     push.add_argument("--pretty_name", help="the card's title (default: the repository name)")
+    push.add_argument(
+        "--local_dir",
+        help="write the repository's files (data/*.parquet, README.md) into this new or empty folder instead of "
+        "uploading them, e.g. for train.py --streaming --data_format parquet --data_dir DIR/data",
+    )
     args = parser.parse_args(argv)
     try:
         dataset = load_dataset(args.name, data_dir=args.data_dir, cache_dir=args.cache_dir)
@@ -81,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(summarize(dataset)))
     if args.command == "summary":
         return 0
+    if args.local_dir:
+        return write_local(dataset, args, argv)
     try:
         url = push_dataset(
             dataset,
@@ -97,6 +106,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not push to {args.repo_id}: {err}", file=sys.stderr)
         return 1
     print(f"pushed: {url}")
+    return 0
+
+
+def write_local(dataset: datasets.DatasetDict, args: argparse.Namespace, argv: list[str]) -> int:
+    """The folder `push` would upload, written where asked: into a new or empty folder only, so files of the
+    user's are never mixed with (or overwritten by) the shards."""
+    folder = Path(args.local_dir)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        print(f"error: --local_dir {folder}: expected a new or empty folder", file=sys.stderr)
+        return 2
+    write_hub_folder(
+        dataset,
+        folder,
+        name=args.name,
+        repo_id=args.repo_id,
+        license=args.license,
+        pretty_name=args.pretty_name,
+        command=shlex.join(["python", "-m", "loaders", *argv]),
+    )
+    print(f"wrote: {folder} (not uploaded)")
     return 0
 
 

@@ -566,6 +566,27 @@ def test_cli_push_needs_a_repo_id(capsys):
     assert "--repo_id" in capsys.readouterr().err
 
 
+def test_cli_push_to_a_local_dir_writes_the_repository_and_uploads_nothing(
+    tmp_path, api, monkeypatch, capsys
+):
+    monkeypatch.setattr("loaders.hub.HfApi", lambda: api)
+    folder = tmp_path / "wnut-repo"
+    argv = ["push", "wnut17", "--data_dir", str(DATA_DIRS["wnut17"]), "--repo_id", "someone/wnut"]
+    argv += ["--cache_dir", str(tmp_path / "cache"), "--local_dir", str(folder)]
+
+    assert loaders_main(argv) == 0
+
+    assert api.calls == []
+    prepared = loaders.load_dataset("wnut17", data_dir=DATA_DIRS["wnut17"], cache_dir=str(tmp_path / "cache"))
+    again = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hub_cache"))
+    assert {split: again[split].to_list() for split in again} == {s: prepared[s].to_list() for s in prepared}
+    assert 'load_dataset("someone/wnut")' in (folder / "README.md").read_text()
+    assert f"wrote: {folder} (not uploaded)" in capsys.readouterr().out
+
+    assert loaders_main(argv) == 2  # the folder now holds files: never written into again
+    assert capsys.readouterr().err.strip() == f"error: --local_dir {folder}: expected a new or empty folder"
+
+
 def test_cli_summary_is_unchanged(tmp_path, capsys):
     argv = ["summary", "wnut17", "--data_dir", str(DATA_DIRS["wnut17"]), "--cache_dir", str(tmp_path / "c")]
     assert loaders_main(argv) == 0
