@@ -347,12 +347,7 @@ def train_loop(run: Run) -> bool:
         return stream_loop(run)
     position = resume_position(run)
     completed_steps = position["completed_steps"]
-    with tqdm(
-        total=run.max_steps,
-        initial=completed_steps,
-        desc="Training",
-        disable=not accelerator.is_local_main_process,
-    ) as progress:
+    with progress_bar(run, completed_steps) as progress:
         last_epoch = math.ceil(config.num_train_epochs) - 1
         for epoch in range(position["epoch"], last_epoch + 1):
             if stopping_early(run):
@@ -400,12 +395,7 @@ def stream_loop(run: Run) -> bool:
             read_process_state(checkpoint, accelerator.process_index, accelerator.num_processes)
         )
     run.model.train()
-    with tqdm(
-        total=run.max_steps,
-        initial=completed_steps,
-        desc="Training",
-        disable=not accelerator.is_local_main_process,
-    ) as progress:
+    with progress_bar(run, completed_steps) as progress:
         batches = iter(stream)
         while completed_steps < run.max_steps and not stopping_early(run):
             loss = training_step(run, next(batches), completed_steps + 1)
@@ -421,6 +411,16 @@ def stream_loop(run: Run) -> bool:
         after_step(run, {"completed_steps": completed_steps, "passes": stream.passes}, True)
     load_best_model(run, completed_steps)
     return True
+
+
+def progress_bar(run: Run, completed_steps: int) -> tqdm:
+    """The training bar, on one process per machine, counting optimizer steps (a resumed run starts where it was)."""
+    return tqdm(
+        total=run.max_steps,
+        initial=completed_steps,
+        desc="Training",
+        disable=not run.accelerator.is_local_main_process,
+    )
 
 
 def stopping_early(run: Run) -> bool:
