@@ -45,6 +45,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ from processing.predicting import BACKENDS, Settings
 from processing.registry import TASKS
 from processing.tasks import Task
 
-from .predict_shards import gathered_rows, launched_state, shard
+from .predict_shards import agree, gathered_rows, launched_state, shard
 from .predict_tables import EXPORT_FORMATS, TABLE_FORMATS, export_documents, table_examples, with_ids
 
 SETTING_DEFAULTS = {
@@ -406,14 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_out(out, input_path)
         if state is None:
-            rows = predict(model, input_path, args, data_format, columns)
+            _write_rows(out, predict(model, input_path, args, data_format, columns))
         else:
-            rows = _sharded_predict(state, model, input_path, args, data_format, columns)
-        if writes:
-            _write_rows(out, rows)
-        else:
-            for _ in rows:  # takes part in every round of gathering
-                pass
+            _write_sharded(
+                state, out, lambda: _sharded_predict(state, model, input_path, args, data_format, columns)
+            )
     except USER_ERRORS as err:
         if writes:
             print(f"error: {err}", file=sys.stderr)
@@ -437,6 +435,22 @@ def _sharded_predict(
         args = {**args, "device": str(state.device)}
     rows = predict(model, input_path, args, data_format, columns, partial(shard, state=state))
     return gathered_rows(rows, args["batch_size"] or BATCH_SIZE, USER_ERRORS)
+
+
+def _write_sharded(state: PartialState, out: Path, rows: Callable[[], Iterator[dict[str, Any]]]) -> None:
+    """The main process opens `--out` before the first round of gathering and tells the others if it cannot:
+    otherwise they would wait in that round for a process that has stopped. The others take part in every round."""
+    with ExitStack() as stack:
+        file, problem = None, None
+        if state.is_main_process:
+            try:
+                file = stack.enter_context(open(stack.enter_context(atomic_path(out)), "w", encoding="utf-8"))
+            except OSError as err:
+                problem = f"--out {out}: {err}"
+        agree(problem)
+        for row in rows():
+            if file is not None:
+                file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _write_rows(out: Path, rows: Iterator[dict[str, Any]]) -> None:

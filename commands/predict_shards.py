@@ -37,6 +37,14 @@ def shard(items: list, state: PartialState) -> list:
     return items[state.process_index :: state.num_processes]
 
 
+def agree(problem: str | None) -> None:
+    """One round in which every process says whether it can go on: a problem on any process is raised on all, as a
+    ValueError with its message, so none goes on to wait for one that stopped."""
+    failed = [problem for problem in gather_object([problem]) if problem is not None]
+    if failed:
+        raise ValueError(failed[0])
+
+
 def gathered_rows(
     rows: Iterator[dict[str, Any]], rows_per_round: int, errors: tuple[type[Exception], ...]
 ) -> Iterator[dict[str, Any]]:

@@ -404,13 +404,17 @@ def test_two_processes_write_one_file_in_input_order_as_one_process_does(
         assert main([*argv[name], "--out", str(tmp_path / "one" / f"{name}.jsonl")]) == 0
     runs = [[*argv[name], "--out", str(tmp_path / "two" / f"{name}.jsonl")] for name in inputs]
     runs.append(["--model", str(classifier_dir), "--input", str(broken), "--out", str(tmp_path / "no.jsonl")])
+    unwritable = (
+        Path("/proc") / f"rawtune-{tmp_path.name}.jsonl"
+    )  # no file can be made in /proc, even by root
+    runs.append(["--model", str(classifier_dir), "--input", str(SAMPLES / "imdb"), "--out", str(unwritable)])
     driver = tmp_path / "predict_each.py"
     driver.write_text(PREDICT_EACH)
 
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--main_process_port", str(free_port()), "--mixed_precision", "no", "--dynamo_backend", "no",
-        str(driver), json.dumps(runs), json.dumps([0, 0, 0, 2]),
+        str(driver), json.dumps(runs), json.dumps([0, 0, 0, 2, 2]),
     ]  # fmt: skip
     environment = {
         **os.environ,
@@ -426,5 +430,8 @@ def test_two_processes_write_one_file_in_input_order_as_one_process_does(
         assert (tmp_path / "two" / f"{name}.jsonl").read_text(encoding="utf-8") == one
         assert len(one.splitlines()) == lines
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "b.txt" in errors[0]  # raised on the second process, said once by the first
+    assert len(errors) == 2 and "b.txt" in errors[0]  # raised on the second process, said once by the first
+    assert errors[1].startswith(
+        f"error: --out {unwritable}: "
+    )  # the second process did not wait for the first
     assert not (tmp_path / "no.jsonl").exists()
