@@ -116,15 +116,19 @@ def write_local(dataset: datasets.DatasetDict, args: argparse.Namespace, argv: l
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         print(f"error: --local_dir {folder}: expected a new or empty folder", file=sys.stderr)
         return 2
-    write_hub_folder(
-        dataset,
-        folder,
-        name=args.name,
-        repo_id=args.repo_id,
-        license=args.license,
-        pretty_name=args.pretty_name,
-        command=shlex.join(["python", "-m", "loaders", *argv]),
-    )
+    try:
+        write_hub_folder(
+            dataset,
+            folder,
+            name=args.name,
+            repo_id=args.repo_id,
+            license=args.license,
+            pretty_name=args.pretty_name,
+            command=shlex.join(["python", "-m", "loaders", *argv]),
+        )
+    except OSError as err:
+        print(f"error: --local_dir {folder}: {err}", file=sys.stderr)
+        return 1
     print(f"wrote: {folder} (not uploaded)")
     return 0
 

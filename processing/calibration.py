@@ -69,6 +69,7 @@ def logits_top_class(logits: Logits, labels: np.ndarray, temperature: float, abo
 
 
 def _row_blocks(logits: np.ndarray) -> Iterator[np.ndarray]:
+    """Views, not copies: one array's blocks cost nothing until their softmax."""
     for start in range(0, len(logits), ROWS_PER_SOFTMAX):
         yield logits[start : start + ROWS_PER_SOFTMAX]
 

@@ -5,9 +5,10 @@ Hugging Face's own exporter, Optimum's `optimum-onnx`, is not used: its only rel
 transformers < 4.58 and fails to import with transformers 5. The export is PyTorch's own `torch.onnx.export`
 with `dynamo=True` (the `torch.export` route; the older TorchScript tracer baked the example's attention-mask
 shapes into the graph, and its logits were 1e-2 off on other lengths), with the batch and the sequence length
-dynamic, then rewritten into ONNX Runtime's fused transformer kernels (`fuse_for_onnx_runtime`). Quantization is ONNX Runtime's dynamic quantization (`quantize_dynamic`: int8 weights, activations
-quantized per batch at run time; see `quantize_int8`), which is what Optimum's `ORTQuantizer` runs underneath; the file names follow
-Optimum's, so its `ORTModel` classes can load the folder once it supports transformers 5.
+dynamic, then rewritten into ONNX Runtime's fused transformer kernels (`fuse_for_onnx_runtime`). Quantization is
+ONNX Runtime's dynamic quantization (`quantize_dynamic`: int8 weights, activations quantized per batch at run time;
+see `quantize_int8`), which is what Optimum's `ORTQuantizer` runs underneath; the file names follow Optimum's, so
+its `ORTModel` classes can load the folder once it supports transformers 5.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def export_onnx(model: str | Path) -> Path:
     return path
 
 
-def fuse_for_onnx_runtime(graph: onnx_ir.Model) -> None:
+def fuse_for_onnx_runtime(model: onnx_ir.Model) -> None:
     """Rewrite the exported graph, in place, into ONNX Runtime's fused kernels (Attention, SkipLayerNormalization,
     BiasGelu) with onnxscript's `ort_fusions`, the ONNX Runtime team's rewriter for graphs from the dynamo exporter.
 
@@ -112,7 +113,7 @@ def fuse_for_onnx_runtime(graph: onnx_ir.Model) -> None:
     """
     from onnxscript.rewriter.ort_fusions import optimize_for_ort
 
-    optimize_for_ort(graph)
+    optimize_for_ort(model)
 
 
 def quantize_int8(model: str | Path) -> Path:

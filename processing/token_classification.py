@@ -228,7 +228,8 @@ class TaggedDocuments(Sequence):
         return len(self.raw)
 
     def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
-        return next(self._rows(index, index + 1))
+        position = range(len(self))[index]  # negative indices count from the end; others raise IndexError
+        return next(self._rows(position, position + 1))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._rows(0, len(self))
@@ -321,6 +322,7 @@ class WordLogits:
             yield self._joined(self.per_document[start : start + ROWS_PER_READ])
 
     def whole(self) -> np.ndarray:
+        """Every word's logits as one array: a copy, made only for what needs them together (fitting a temperature)."""
         return self._joined(self.per_document)
 
     def _joined(self, documents: np.ndarray) -> np.ndarray:

@@ -101,6 +101,7 @@ class StreamBatches:
         return self.stream.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint's position; the pass is set too, since each pass deals the shards anew."""
         self.stream.load_state_dict(state)
         self.stream.set_epoch(state["epoch"])
 

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 import loaders
 import train
-from conftest import REPO_ROOT, SAMPLES, refused_before_loading
+from conftest import REPO_ROOT, SAMPLES, free_port, refused_before_loading
 from processing.registry import TASKS
 from runner import checkpoints
 from runner.config import TrainingConfig
@@ -98,7 +98,7 @@ cycling, the process with 10 would run out at step 6 while the other waits in it
 def run_two_processes(model: Path, output_dir: Path, *extra: str) -> str:
     """Two real CPU processes with gloo; a run that hangs fails the test after 240 s instead of hanging it."""
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
         "train.py", *RUN, "--model", str(model), "--output_dir", str(output_dir), *extra,
     ]  # fmt: skip
     environment = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
