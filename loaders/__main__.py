@@ -88,18 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(summarize(dataset)))
     if args.command == "summary":
         return 0
+    card = {
+        "license": args.license,
+        "pretty_name": args.pretty_name,
+        "command": shlex.join(["python", "-m", "loaders", *argv]),
+    }
     if args.local_dir:
-        return write_local(dataset, args, argv)
+        return write_local(dataset, args, card)
     try:
-        url = push_dataset(
-            dataset,
-            args.name,
-            args.repo_id,
-            private=args.private,
-            license=args.license,
-            pretty_name=args.pretty_name,
-            command=shlex.join(["python", "-m", "loaders", *argv]),
-        )
+        url = push_dataset(dataset, args.name, args.repo_id, private=args.private, **card)
     except OSError as err:
         # huggingface_hub's errors are OSErrors (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled): no
         # token, a token without write access, someone else's repository; the message says which.
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_local(dataset: datasets.DatasetDict, args: argparse.Namespace, argv: list[str]) -> int:
+def write_local(dataset: datasets.DatasetDict, args: argparse.Namespace, card: dict[str, str | None]) -> int:
     """The folder `push` would upload, written where asked: into a new or empty folder only, so files of the
     user's are never mixed with (or overwritten by) the shards."""
     folder = Path(args.local_dir)
@@ -117,15 +114,7 @@ def write_local(dataset: datasets.DatasetDict, args: argparse.Namespace, argv: l
         print(f"error: --local_dir {folder}: expected a new or empty folder", file=sys.stderr)
         return 2
     try:
-        write_hub_folder(
-            dataset,
-            folder,
-            name=args.name,
-            repo_id=args.repo_id,
-            license=args.license,
-            pretty_name=args.pretty_name,
-            command=shlex.join(["python", "-m", "loaders", *argv]),
-        )
+        write_hub_folder(dataset, folder, name=args.name, repo_id=args.repo_id, **card)
     except OSError as err:
         print(f"error: --local_dir {folder}: {err}", file=sys.stderr)
         return 1

@@ -44,20 +44,14 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def top_class(probabilities: np.ndarray, labels: np.ndarray, about: str) -> Confidence:
-    """The confidence of the predicted (most probable) class, right where it is the gold label."""
-    predictions = probabilities.argmax(axis=-1)
-    return Confidence(probabilities.max(axis=-1), predictions == np.asarray(labels), about)
-
-
 Logits = np.ndarray | Iterable[np.ndarray]
 """Every decision's logits as one array, or as consecutive row blocks read anew each time they are iterated (a
 task holding its logits per example need not copy them into one array just to be scored)."""
 
 
 def logits_top_class(logits: Logits, labels: np.ndarray, temperature: float, about: str) -> Confidence:
-    """`top_class(softmax(logits, temperature), labels, about)`, a block of rows at a time: for a split of a
-    million decisions the float64 probabilities and their softmax's temporaries would be several times the size
+    """The probability of the predicted (most probable) class of `softmax(logits, temperature)`, right where it is
+    the gold label; a block of rows at a time: for a split of a million decisions the float64 probabilities and their softmax's temporaries would be several times the size
     of the logits themselves, and only the top class of each row is kept. Row-wise, so the figures are the same."""
     blocks = _row_blocks(logits) if isinstance(logits, np.ndarray) else logits
     confidence, predicted = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]
@@ -140,17 +134,21 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100)
     return float(log_t.detach().clamp(low, high).exp())
 
 
-def temperature_metrics(logits: Logits, labels: np.ndarray, temperature: float, about: str) -> dict:
+def temperature_metrics(
+    logits: Logits, labels: np.ndarray, temperature: float, about: str
+) -> tuple[dict, Confidence]:
     """`ece` at the temperature the split is scored with and, when that is not 1, `ece_before_temperature` of the
-    raw logits, so a results file shows what the temperature bought.
+    raw logits, so a results file shows what the temperature bought; with the confidence at that temperature, which
+    the reliability diagram draws, so no task computes it a second time.
 
     Rounded to 6 digits as the predictions' scores are: logits differ in their last float32 bits with the batch
     they were computed in (one process or several), and the results must not.
     """
-    metrics = {"ece": ece_figure(logits_top_class(logits, labels, temperature, about))}
+    confidence = logits_top_class(logits, labels, temperature, about)
+    metrics = {"ece": ece_figure(confidence)}
     if temperature != 1.0:
         metrics["ece_before_temperature"] = ece_figure(logits_top_class(logits, labels, 1.0, about))
-    return metrics
+    return metrics, confidence
 
 
 def ece_figure(confidence: Confidence) -> float:

@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
-from .calibration import softmax, temperature_metrics, top_class
+from .calibration import softmax, temperature_metrics
 from .outputs import atomic_path, write_json
 from .predicting import Settings, batches, load_network
 from .tasks import Metric, Scored, Task, load_labelled_model, map_batches
@@ -205,7 +205,8 @@ def score(
     labels = np.asarray(raw["label"])
     names = list(label_names or [])
     metrics = classification_metrics(labels, predictions, len(names))
-    metrics.update(temperature_metrics(logits, labels, temperature, CONFIDENCE_ABOUT))
+    figures, confidence = temperature_metrics(logits, labels, temperature, CONFIDENCE_ABOUT)
+    metrics.update(figures)
     if windows is not None:
         metrics["num_windows"] = int(windows.sum())
     ids = raw["id"] if "id" in raw.column_names else None
@@ -232,7 +233,7 @@ def score(
         metrics=metrics,
         predictions=rows,
         write_predictions=write_predictions,
-        confidence=top_class(probabilities, labels, CONFIDENCE_ABOUT),
+        confidence=confidence,
         logits_and_labels=lambda: (logits, labels),
     )
 

@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from .analysis import Written, save_figure, split_words
-from .calibration import logits_top_class, temperature_metrics
+from .calibration import temperature_metrics
 from .outputs import atomic_path, write_json, write_text
 from .predicting import Settings, batches, load_network
 from .tasks import Metric, Scored, Task, load_labelled_model, map_batches
@@ -286,7 +286,8 @@ def score(
     metrics = counts.metrics()
     word_logits = WordLogits(outputs["word_logits"], len(names))
     word_labels = np.concatenate(gold_ids)
-    metrics.update(temperature_metrics(word_logits, word_labels, temperature, CONFIDENCE_ABOUT))
+    figures, confidence = temperature_metrics(word_logits, word_labels, temperature, CONFIDENCE_ABOUT)
+    metrics.update(figures)
     ends = np.cumsum(np.concatenate(lengths))
     rows = TaggedDocuments(
         raw.select_columns(["id", "tokens", "ner_tags"]), np.concatenate(predicted_ids), ends, names
@@ -303,7 +304,7 @@ def score(
         metrics=metrics,
         predictions=rows,
         write_predictions=write_predictions,
-        confidence=logits_top_class(word_logits, word_labels, temperature, CONFIDENCE_ABOUT),
+        confidence=confidence,
         logits_and_labels=lambda: (word_logits.whole(), word_labels),
     )
 

@@ -25,8 +25,8 @@ from processing.calibration import (
     expected_calibration_error,
     fit_temperature,
     fold_temperature,
+    logits_top_class,
     softmax,
-    top_class,
 )
 from processing.question_answering import Answers, abstention_confidence, shrunk_null_threshold
 from processing.token_classification import reduce_outputs
@@ -41,9 +41,9 @@ def test_ece_of_hand_made_probabilities():
     # 4/6 * |0.75 - 0.9| + 2/6 * |0.5 - 0.55| = 0.1 + 0.0166...
     probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.1, 0.9], [0.55, 0.45], [0.45, 0.55]])
     labels = np.array([0, 0, 1, 0, 0, 0])
-    confidence = top_class(probabilities, labels, "the predicted label")
+    confidence = logits_top_class(np.log(probabilities), labels, 1.0, "the predicted label")
 
-    assert confidence.confidences.tolist() == [0.9, 0.9, 0.9, 0.9, 0.55, 0.55]
+    assert confidence.confidences.tolist() == pytest.approx([0.9, 0.9, 0.9, 0.9, 0.55, 0.55])
     assert confidence.correct.tolist() == [True, True, True, False, True, False]
     assert expected_calibration_error(confidence) == pytest.approx(0.1 + 0.05 / 3)
     counts = [b["count"] for b in calibration_bins(confidence)]
