@@ -139,6 +139,8 @@ class Checkpointing(keras.callbacks.Callback):
         self.batches_in_epoch = self.skip + batch + 1
         if (self.epoch * self.batches_per_epoch + self.batches_in_epoch) % self.accumulation:
             return  # mid-accumulation: no optimizer step ended here
+        if logs and not np.isfinite(float(logs.get("loss", 0.0))):
+            return  # diverged: the loop stops with an error, and no checkpoint holds the broken weights
         state = self.state()
         if self.preemption.requested:
             self.save(state)
@@ -150,5 +152,6 @@ class Checkpointing(keras.callbacks.Callback):
             self.save(state)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.config.checkpointing_steps == "epoch" and not self.stopped:
+        finite = not logs or np.isfinite(float(logs.get("loss", 0.0)))
+        if self.config.checkpointing_steps == "epoch" and not self.stopped and finite:
             self.save(self.state(epoch_end=True))
