@@ -29,8 +29,8 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
 
         run = keras_loop.setup(config)
         started = time.perf_counter()
-        if run.trained:
-            keras_loop.train_loop(run)
+        if run.trained and not keras_loop.train_loop(run):
+            return {}  # SIGTERM: stopped after saving a checkpoint
         return finish(run, time.perf_counter() - started)
     accelerator = torch_loop.make_accelerator(config, trackers(config.report_to))
     run = torch_loop.setup(config, accelerator)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,12 @@ STATE_FILE = "trainer_state.json"
 PROCESS_STATE_FILE = "process_{}_state.json"
 """What one process alone knows, written by that process (its position in its own part of a stream)."""
 
-IDENTITY_DEFAULTS = {"streaming": False}
+SIGTERM_LINE = (
+    "SIGTERM: saved a checkpoint at step {} and stopped; continue with --resume_from_checkpoint latest"
+)
+"""What either loop prints when SIGTERM stopped it."""
+
+IDENTITY_DEFAULTS = {"streaming": False, "framework": "pytorch"}
 """Identity keys added after checkpoints were first written: a checkpoint without one was written by a run with
 this value."""
 
@@ -78,14 +84,41 @@ def save_checkpoint(
         write_json(partial / PROCESS_STATE_FILE.format(accelerator.process_index), process_state, indent=None)
     accelerator.wait_for_everyone()  # every process's RNG state is in the folder before it is renamed
     if accelerator.is_main_process:
-        write_json(partial / STATE_FILE, state, indent=None)
-        partial.rename(final)
-        if config.save_total_limit:
-            kept = checkpoint_folder(config, keep) if keep is not None else None
-            for old in complete_checkpoints(Path(config.output_dir))[: -config.save_total_limit]:
-                if old != kept:
-                    shutil.rmtree(old)
+        publish_checkpoint(config, partial, state, keep)
     accelerator.wait_for_everyone()
+
+
+def write_checkpoint(
+    config: TrainingConfig, state: dict[str, Any], write: Callable[[Path], None], keep: int | None = None
+) -> bool:
+    """`save_checkpoint` for a run of one process that saves its own state: `write` fills the temporary folder.
+
+    Returns False when a checkpoint of that step is already there (an epoch end can fall on a step just saved).
+    """
+    final = checkpoint_folder(config, state["completed_steps"])
+    if final.exists():
+        return False
+    partial = final.with_name(final.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    write(partial)
+    publish_checkpoint(config, partial, state, keep)
+    return True
+
+
+def publish_checkpoint(
+    config: TrainingConfig, partial: Path, state: dict[str, Any], keep: int | None
+) -> None:
+    """The state file last, then the rename that makes the checkpoint complete; then `--save_total_limit`'s
+    pruning, which spares the checkpoint of step `keep`."""
+    write_json(partial / STATE_FILE, state, indent=None)
+    partial.rename(partial.with_name(partial.name.removesuffix(".partial")))
+    if config.save_total_limit:
+        kept = checkpoint_folder(config, keep) if keep is not None else None
+        for old in complete_checkpoints(Path(config.output_dir))[: -config.save_total_limit]:
+            if old != kept:
+                shutil.rmtree(old)
 
 
 def read_process_state(checkpoint: Path, process_index: int, num_processes: int) -> dict[str, Any]:
@@ -123,6 +156,7 @@ def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Datas
         "metric_for_best_model": metric.name if metric else None,  # the best so far was chosen by it
         "long_documents": config.long_documents,  # windows change what a step trains on
         "streaming": config.streaming,  # a stream's position is not a map-style run's
+        "framework": config.framework,  # Accelerate's state folder and Keras's weights file are not interchangeable
     }
 
 
@@ -135,6 +169,7 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     names["metric_for_best_model"] = "metric for the best model"
     names["long_documents"] = "--long_documents"
     names["streaming"] = "--streaming"
+    names["framework"] = "--framework"
     recorded = {**IDENTITY_DEFAULTS, **recorded}
     differences = [
         f"{names[key]} {recorded[key]!r} there, {value!r} here"
@@ -146,5 +181,6 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     if differences:
         raise ValueError(
             f"{checkpoint} is another run's checkpoint: {'; '.join(differences)}. Resume with the same task, "
-            "model, data, --metric_for_best_model, --long_documents and --streaming, or start a new --output_dir"
+            "model, data, --metric_for_best_model, --long_documents, --streaming and --framework, or start a new "
+            "--output_dir"
         )

@@ -27,6 +27,7 @@ from .output_dir import check_output_dir
 from .precision import check_mixed_precision
 
 TRACKERS = {"auto", "none", *(tracker.value for tracker in LoggerType)}
+KERAS_TRACKERS = ("auto", "none", "tensorboard")
 
 
 def check_config(config: TrainingConfig) -> None:
@@ -117,6 +118,7 @@ def check_task_flags(config: TrainingConfig) -> None:
             "--class_weights is not supported with --framework tensorflow: use --framework pytorch"
         )
     check_best_model_flags(config)
+    check_keras_tracker(config)
     check_mixed_precision(config.mixed_precision, config.framework)
     check_streaming_flags(config)
 
@@ -158,6 +160,17 @@ def check_best_model_flags(config: TrainingConfig) -> None:
         raise ValueError(
             f"{' and '.join(given)}: not supported with --framework tensorflow (it scores after each epoch and "
             "keeps the final model); use --framework pytorch"
+        )
+
+
+def check_keras_tracker(config: TrainingConfig) -> None:
+    """The Keras path logs through Keras's own TensorBoard callback: other trackers are Accelerate's."""
+    if config.framework == "tensorflow" and config.report_to not in KERAS_TRACKERS:
+        raise refuse(
+            "report_to",
+            config.report_to,
+            f"{', '.join(KERAS_TRACKERS)} with --framework tensorflow (it logs "
+            "through Keras's TensorBoard callback; other trackers are Accelerate's, on the PyTorch path)",
         )
 
 

@@ -36,6 +36,8 @@ DEFAULT_LICENSE = "apache-2.0"
 # logs) are never matched: only top-level names are tested against these.
 UPLOAD_PATTERNS = (
     "*.safetensors",
+    "model.keras",
+    "label_names.json",
     "model.safetensors.index.json",
     "config.json",
     "generation_config.json",
@@ -60,7 +62,8 @@ UPLOAD_PATTERNS = (
     "*_entity_confusions.*",
     "*_qa_breakdown.json",
 )
-WEIGHTS_PATTERN = "*.safetensors"
+WEIGHTS_PATTERNS = ("*.safetensors", "model.keras")
+"""A transformers model's weights, or the Keras model `--framework tensorflow` saves (see `KERAS_USAGE`)."""
 # TensorBoard event files, which Accelerate's tracker writes under <output_dir>/<run name>/.
 TRACKER_LOG_PATTERN = "events.out.tfevents.*"
 
@@ -107,6 +110,10 @@ inputs = {{
 outputs = model.predict(inputs)
 ```"""
 KERAS_FRAMEWORK = "tensorflow"
+KERAS_NOTE = (
+    "Trained with Keras 3 on TensorFlow (KerasHub's BERT): the model is `model.keras`, with its task and labels in "
+    "`label_names.json`, not a transformers model; load it with Keras as shown below."
+)
 # Written by `processing.keras_models.save` (which this module cannot import: it loads TensorFlow).
 KERAS_LABELS_FILE = "label_names.json"
 
@@ -243,9 +250,9 @@ def push_output_dir(
     """
     output_dir = Path(output_dir)
     files = files_to_upload(output_dir, include_logs=include_logs)
-    if not any(fnmatchcase(name, WEIGHTS_PATTERN) for name in files):
+    if not any(fnmatchcase(name, pattern) for name in files for pattern in WEIGHTS_PATTERNS):
         raise FileNotFoundError(
-            f"{output_dir} holds no model weights ({WEIGHTS_PATTERN}): nothing to publish"
+            f"{output_dir} holds no model weights ({' or '.join(WEIGHTS_PATTERNS)}): nothing to publish"
         )
     api = api or HfApi()
     repo = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -368,6 +375,8 @@ def _card_body(
         f"`train.py --task {task_name}{framework_flag}`.",
         "",
     ]
+    if keras:
+        lines += [KERAS_NOTE, ""]
     labels = _label_names(output_dir)
     if labels:
         lines += [f"Labels ({len(labels)}): " + ", ".join(f"`{label}`" for label in labels), ""]

@@ -3,8 +3,9 @@ PyTorch loop, trained by Keras 3 on TensorFlow.
 
 Everything but the model and the loop is the run layer's: loading and the validation split, each task's `prepare`,
 collator and `score`, and the finishing step (results, predictions, error analysis, `training_args.json`, the
-model card). The model is a `.keras` file with `label_names.json` and the tokenizer beside it. Keras runs on one
-process; multi-process launches, checkpoints, trackers and Hub uploads stay PyTorch-only.
+model card, the Hub upload). The model is a `.keras` file with `label_names.json` and the tokenizer beside it. Keras
+runs on one process; multi-process launches stay PyTorch-only. Checkpoints, resuming and SIGTERM are
+`runner.keras_checkpoints`'s, in the PyTorch path's layout; `--report_to tensorboard` is Keras's TensorBoard callback.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from processing.registry import TASKS
 from processing.tasks import Task
 from processing.tf_data import to_tf_dataset, training_order
 
+from . import keras_checkpoints
+from .checkpoints import check_same_run, checkpoint_to_resume, run_identity
 from .config import TrainingConfig
 from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
-from .finish import evaluate, metrics_line
-from .output_dir import clear_earlier_outputs
+from .finish import evaluate, metrics_line, scalars
+from .output_dir import clear_earlier_outputs, tracker_dir
 
 
 @dataclass
@@ -59,6 +62,8 @@ class KerasRun:
     is_main_process: bool = True  # Keras runs on one process
     data_settings: dict[str, Any] = field(default_factory=dict)  # none: `--class_weights` is PyTorch-only
     training_outcome: dict[str, Any] = field(default_factory=dict)  # none: the final model is kept
+    identity: dict[str, Any] = field(default_factory=dict)  # what a checkpoint must share with a resuming run
+    summary_writer: tf.summary.SummaryWriter | None = None
 
     @property
     def trained(self) -> bool:
@@ -72,7 +77,17 @@ class KerasRun:
         return lambda folder: keras_models.save(self.model, folder, self.task.name, self.label_names)
 
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """No tracker on this path (`check_supported` refuses --report_to)."""
+        """Evaluation figures into `eval/` beside the TensorBoard callback's `train/` (see `tensorboard_dir`), at the
+        optimizer step they were taken at, as the PyTorch path's tracker logs them."""
+        folder = tensorboard_dir(self.config)
+        if folder is None:
+            return
+        if self.summary_writer is None:
+            self.summary_writer = tf.summary.create_file_writer(str(folder / "eval"))
+        with self.summary_writer.as_default(step=self.max_steps if step is None else step):
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value)
+        self.summary_writer.flush()
 
     def print(self, line: str) -> None:
         print(line)
@@ -84,11 +99,6 @@ def check_supported(config: TrainingConfig) -> None:
         raise ValueError(
             "--framework tensorflow trains on one process: run it with python, not a multi-process launch"
         )
-    for flag in ("checkpointing_steps", "resume_from_checkpoint", "push_to_hub"):
-        if getattr(config, flag):
-            raise ValueError(f"--{flag} is not supported with --framework tensorflow")
-    if config.report_to not in ("auto", "none"):
-        raise ValueError("--report_to is not supported with --framework tensorflow (it logs to no tracker)")
 
 
 def model_folder(name_or_path: str) -> str:
@@ -113,6 +123,7 @@ def setup(config: TrainingConfig) -> KerasRun:
     model_dir = model_folder(config.model)
     raw = load_raw(config, choice.loader, task)
     label_names = task.label_names(raw["train"].features)
+    identity = checked_identity(config, task, raw["train"], label_names)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if task.check is not None:
         task.check(raw, tokenizer, config)
@@ -136,6 +147,7 @@ def setup(config: TrainingConfig) -> KerasRun:
         for split, split_features in features.items()
     }
     run = KerasRun(config, task, raw, label_names, tokenizer, model, collator, features, orders, eval_batches)
+    run.identity = identity
     if not config.do_train:
         return run
 
@@ -167,32 +179,85 @@ def epoch_batches(run: KerasRun, epoch: int) -> tf.data.Dataset:
     )
 
 
-def train_loop(run: KerasRun) -> None:
+def checked_identity(
+    config: TrainingConfig, task: Task, train_split: datasets.Dataset, label_names: list[str] | None
+) -> dict[str, Any]:
+    """The run's identity for its checkpoints; a checkpoint to resume from must share it (before any tokenizing)."""
+    if not config.do_train:
+        return {}
+    identity = run_identity(config, task, train_split, label_names)
+    checkpoint = checkpoint_to_resume(config)
+    if checkpoint is not None:
+        check_same_run(checkpoint, identity)
+    return identity
+
+
+def train_loop(run: KerasRun) -> bool:
     """`fit` one epoch at a time, scoring the evaluation split between epochs as the PyTorch loop does.
 
     A fractional last epoch stops after `max_steps` updates, like the PyTorch loop. One difference: with gradient
     accumulation, Keras carries an epoch's incomplete accumulation into the next epoch, where Accelerate applies it
-    at the epoch's end.
+    at the epoch's end. A resumed run starts at the checkpoint's epoch, past the batches of it already trained
+    (`tf.data`'s `skip`: the epoch's batches are drawn again in the same order). Returns False when SIGTERM stopped
+    it after saving a checkpoint.
     """
+    with keras_checkpoints.Preemption() as preemption:
+        return fit_epochs(run, preemption)
+
+
+def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
+    """`train_loop`'s epochs, from where the checkpoint resumed (if any) to the last."""
     config = run.config
-    batches_left = run.max_steps * config.gradient_accumulation_steps
+    position = keras_checkpoints.resume_position(config, run.model)
+    batches_per_epoch = math.ceil(len(run.train_features) / config.per_device_train_batch_size)
+    total_batches = run.max_steps * config.gradient_accumulation_steps
     last_epoch = math.ceil(config.num_train_epochs) - 1
-    for epoch in range(last_epoch + 1):
-        batches = epoch_batches(run, epoch)
-        count = min(len(batches), batches_left)
-        history = run.model.fit(
-            batches.take(count),
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            shuffle=False,  # the batches come in the order `training_order` drew
-            callbacks=[keras.callbacks.TerminateOnNaN()],
+    for epoch in range(position["epoch"], last_epoch + 1):
+        count = min(batches_per_epoch, total_batches - epoch * batches_per_epoch)
+        skip = position["batches_in_epoch"] if epoch == position["epoch"] else 0
+        checkpointing = keras_checkpoints.Checkpointing(
+            config,
+            run.identity,
+            preemption,
+            (epoch, skip, batches_per_epoch),
+            config.gradient_accumulation_steps,
         )
-        loss = history.history["loss"][-1]
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss} in epoch {epoch}: stopping")
-        batches_left -= count
+        if skip < count:
+            history = run.model.fit(
+                epoch_batches(run, epoch).take(count).skip(skip),
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                shuffle=False,  # the batches come in the order `training_order` drew
+                callbacks=[keras.callbacks.TerminateOnNaN(), checkpointing, *tracker_callbacks(config)],
+            )
+            loss = history.history["loss"][-1]
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss} in epoch {epoch}: stopping")
+        if checkpointing.stopped:
+            return False
         if epoch < last_epoch:
-            print(f"epoch {epoch}: " + metrics_line(evaluate(run, config.eval_split)))
+            metrics = evaluate(run, config.eval_split)
+            print(f"epoch {epoch}: " + metrics_line(metrics))
+            run.log(
+                scalars(metrics), step=((epoch + 1) * batches_per_epoch) // config.gradient_accumulation_steps
+            )
+    return True
+
+
+def tensorboard_dir(config: TrainingConfig) -> Path | None:
+    """Where TensorBoard logs go with `--report_to tensorboard` or `auto` (TensorBoard comes with TensorFlow): the
+    folder the PyTorch path's tracker writes to."""
+    return tracker_dir(config) if config.report_to in ("tensorboard", "auto") else None
+
+
+def tracker_callbacks(config: TrainingConfig) -> list[keras.callbacks.Callback]:
+    """Keras's TensorBoard callback: the loss and learning rate of each epoch under `train/`.
+
+    Per epoch, not per batch: the callback counts batches from 0 in each `fit`, and this loop fits one epoch at a
+    time. No graph: writing a BERT's graph takes longer than a short run.
+    """
+    folder = tensorboard_dir(config)
+    return [] if folder is None else [keras.callbacks.TensorBoard(log_dir=str(folder), write_graph=False)]
 
 
 def predict(

@@ -80,11 +80,17 @@ def earlier_outputs(output_dir: Path) -> list[Path]:
     return found + ([output_dir / CHECKPOINTS] if complete_checkpoints(output_dir) else [])
 
 
+def tracker_dir(config: TrainingConfig) -> Path:
+    """Where a run's tracker logs go: Accelerate's TensorBoard tracker writes to `<project_dir>/<run name>`, the
+    run being named `train-<task>` by train.py, and the Keras path's TensorBoard callback writes to the same folder."""
+    return Path(config.output_dir) / f"train-{config.task}"
+
+
 def clear_earlier_outputs(config: TrainingConfig) -> None:
     """For --overwrite_output_dir: no stale result, prediction, figure or checkpoint may outlive the run it came
     from and reach the new run's model card or Hub upload."""
     output_dir = Path(config.output_dir)
-    leftovers = [*earlier_outputs(output_dir), output_dir / CHECKPOINTS, output_dir / f"train-{config.task}"]
+    leftovers = [*earlier_outputs(output_dir), output_dir / CHECKPOINTS, tracker_dir(config)]
     leftovers += [path for pattern in PARTIAL_WRITES for path in output_dir.glob(pattern)]
     for path in leftovers:
         if path.is_dir() and not path.is_symlink():

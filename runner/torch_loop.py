@@ -31,6 +31,7 @@ from processing.tasks import Task, input_columns, model_inputs
 from . import best_model
 from .checkpoints import (
     CHECKPOINTS,
+    SIGTERM_LINE,
     STATE_FILE,
     check_same_run,
     checkpoint_folder,
@@ -463,9 +464,7 @@ def after_step(run: Run, position: dict[str, int], epoch_end: bool) -> bool:
         save_checkpoint(accelerator, config, state, keep, own)
     if not epoch_end and accelerator.check_trigger():
         save_checkpoint(accelerator, config, state, keep, own)
-        accelerator.print(
-            f"SIGTERM: saved a checkpoint at step {step} and stopped; continue with --resume_from_checkpoint latest"
-        )
+        accelerator.print(SIGTERM_LINE.format(step))
         return False
     if checkpoint_due(config, step, epoch_end):
         save_checkpoint(accelerator, config, state, keep, own)

@@ -160,11 +160,11 @@ def test_question_answering_writes_the_official_prediction_files(tiny_model_dir,
 @pytest.mark.parametrize(
     "extra, message",
     [
+        (["--class_weights", "balanced"], "--class_weights is not supported with --framework tensorflow"),
         (
-            ["--checkpointing_steps", "2"],
-            "--checkpointing_steps is not supported with --framework tensorflow",
+            ["--calibrate", "temperature"],
+            "--calibrate temperature is not supported with --framework tensorflow",
         ),
-        (["--report_to", "tensorboard"], "--report_to is not supported"),
     ],
 )
 def test_what_only_the_pytorch_path_does_is_one_clear_error(extra, message, tiny_model_dir, tmp_path, capsys):

@@ -1,0 +1,187 @@
+"""`--framework tensorflow` runs that survive faults, log to TensorBoard and publish to the Hub (up to the network).
+
+A Keras run killed (SIGKILL) after its first checkpoint and resumed with `--resume_from_checkpoint latest` must end
+with exactly the weights and figures of an uninterrupted run on CPU; SIGTERM saves a checkpoint and exits with 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
+
+from test_hub import RecordingHfApi
+
+import train
+from conftest import REPO_ROOT, SAMPLES
+from processing import keras_models
+from runner import checkpoints, hub
+
+RUN = [
+    "--framework", "tensorflow", "--task", "imdb", "--data_dir", str(SAMPLES / "imdb"), "--max_seq_length", "32",
+    "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8", "--learning_rate", "1e-3",
+    "--num_train_epochs", "3", "--report_to", "none",
+]  # fmt: skip
+"""24 training examples: 6 batches an epoch, 18 optimizer steps; dropout on, so its random state must resume too."""
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}
+
+
+def start(model: Path, output_dir: Path, *extra: str) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "train.py",
+        *RUN,
+        "--model",
+        str(model),
+        "--output_dir",
+        str(output_dir),
+        *extra,
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, **ONE_THREAD},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen) -> str:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the run ended before the moment the test waited for"
+        assert time.monotonic() < deadline, "timed out waiting for the run"
+        time.sleep(0.001)
+
+
+def final_state(output_dir: Path) -> tuple[dict, list[np.ndarray]]:
+    results = json.loads((output_dir / "test_results.json").read_text())
+    model, _, _ = keras_models.load(output_dir)
+    return {k: v for k, v in results.items() if k != "runtime_s"}, model.get_weights()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_model_dir, tmp_path_factory) -> tuple[dict, list[np.ndarray]]:
+    output_dir = tmp_path_factory.mktemp("uninterrupted")
+    finish(start(tiny_model_dir, output_dir))
+    return final_state(output_dir)
+
+
+def test_sigkill_after_the_first_checkpoint_resumes_exactly(tiny_model_dir, tmp_path, uninterrupted):
+    process = start(tiny_model_dir, tmp_path, "--checkpointing_steps", "1", "--save_total_limit", "2")
+    first = tmp_path / "checkpoints" / "step_1"
+    wait_for(first.is_dir, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    latest = checkpoints.latest_checkpoint(tmp_path)
+    killed_at = json.loads((latest / checkpoints.STATE_FILE).read_text())
+    assert killed_at["framework"] == "tensorflow" and killed_at["completed_steps"] < 18
+
+    out = finish(start(tiny_model_dir, tmp_path, "--checkpointing_steps", "1", "--save_total_limit", "2",
+                       "--resume_from_checkpoint", "latest"))  # fmt: skip
+    assert f"Resumed from {latest} at step {killed_at['completed_steps']}" in out
+    results, weights = final_state(tmp_path)
+    expected_results, expected_weights = uninterrupted
+    assert results == expected_results
+    assert len(weights) == len(expected_weights)
+    assert all(np.array_equal(w, e) for w, e in zip(weights, expected_weights, strict=True))  # exact, on CPU
+    assert [p.name for p in checkpoints.complete_checkpoints(tmp_path)] == ["step_17", "step_18"]
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_with_status_0(tiny_model_dir, tmp_path):
+    process = start(tiny_model_dir, tmp_path, "--checkpointing_steps", "2")
+    wait_for((tmp_path / "checkpoints" / "step_2").is_dir, process)  # training is under way, 16 steps to go
+    process.send_signal(signal.SIGTERM)
+    out = finish(process)
+    latest = checkpoints.latest_checkpoint(tmp_path)
+    step = json.loads((latest / checkpoints.STATE_FILE).read_text())["completed_steps"]
+    assert 2 < step < 18  # saved where the signal arrived, not at a --checkpointing_steps step
+    assert f"SIGTERM: saved a checkpoint at step {step} and stopped" in out
+    assert not (tmp_path / "model.keras").exists()  # stopped: no final model pretending to be finished
+    assert not (tmp_path / "training_args.json").exists()
+
+
+def error_lines(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+
+
+def test_resuming_another_frameworks_checkpoint_is_one_clear_line(tiny_model_dir, tmp_path, capsys):
+    checkpoint = tmp_path / "checkpoints" / "step_1"
+    checkpoint.mkdir(parents=True)
+    state = {"completed_steps": 1, "epoch": 0, "batches_in_epoch": 1, "task": "text-classification"}
+    (checkpoint / checkpoints.STATE_FILE).write_text(json.dumps(state))  # a PyTorch run's: no "framework"
+    argv = [
+        *RUN,
+        "--model",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(tmp_path),
+        "--resume_from_checkpoint",
+        "latest",
+    ]
+    assert train.main(argv) == 2
+    (error,) = error_lines(capsys)
+    assert "another run's checkpoint" in error and "--framework 'pytorch' there, 'tensorflow' here" in error
+
+
+def test_a_tracker_keras_cannot_log_to_is_one_clear_line(tiny_model_dir, tmp_path, capsys):
+    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), "--report_to", "wandb"]
+    assert train.main(argv) == 2
+    (error,) = error_lines(capsys)
+    assert "--report_to 'wandb'" in error and "tensorboard" in error and "--framework tensorflow" in error
+
+
+def scalar_steps(folder: Path) -> dict[str, list[int]]:
+    """The steps each scalar was written at, in the TensorBoard event files under `folder`."""
+    import tensorflow as tf
+
+    steps: dict[str, list[int]] = {}
+    for events in sorted(folder.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                steps.setdefault(value.tag, []).append(event.step)
+    return steps
+
+
+def test_tensorboard_logs_and_the_hub_upload_of_a_keras_run(tiny_model_dir, tmp_path, monkeypatch):
+    api = RecordingHfApi(tmp_path / "remote")
+    monkeypatch.setattr(hub, "HfApi", lambda: api)
+    out = tmp_path / "out"
+    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(out), "--num_train_epochs", "2",
+            "--report_to", "tensorboard", "--push_to_hub", "--hub_model_id", "someone/imdb-keras"]  # fmt: skip
+    assert train.main(argv) == 0
+
+    logs = out / "train-imdb"  # where the PyTorch path's tracker writes
+    assert scalar_steps(logs / "train")["epoch_loss"] == [0, 1]
+    evaluations = scalar_steps(logs / "eval")
+    assert evaluations["eval/accuracy"] == [6, 12]  # after the first epoch, then the final model
+
+    sent = api.sent("someone/imdb-keras")
+    assert {"model.keras", "label_names.json", "README.md", "tokenizer.json", "test_results.json"} <= set(
+        sent
+    )
+    assert not [name for name in sent if name.startswith(("checkpoints/", "train-imdb/"))]
+    card = (tmp_path / "remote" / "someone/imdb-keras" / "README.md").read_text()
+    assert "library_name: keras" in card and "--framework tensorflow" in card and hub.KERAS_NOTE in card
+    model, task, label_names = keras_models.load(tmp_path / "remote" / "someone/imdb-keras")
+    assert (task, label_names) == ("text-classification", ["neg", "pos"])
+    local, _, _ = keras_models.load(out)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), local.get_weights(), strict=True))
