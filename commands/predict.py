@@ -119,6 +119,8 @@ def task_of(model: str) -> Task:
 
 
 def keras_task(model: str) -> Task:
+    """The task a Keras output directory names, refused when the Keras path trains no model for it (the name
+    comes from a file anyone can edit)."""
     name = keras_folder.read_labels(model)["task"]
     tasks = {choice.task.name: choice.task for choice in TASKS.values()}
     if name not in tasks or not tasks[name].keras_head or tasks[name].predict is None:
