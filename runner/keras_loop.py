@@ -179,10 +179,17 @@ def device_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
 
     Without GPUs the devices are the CPU's logical devices: one unless the CPU was split
     (`tf.config.set_logical_device_configuration`), which is how several devices are checked without GPUs.
+    Keras's gradient accumulation synchronises the devices inside a conditional, which tf.distribute cannot run
+    (`merge_call` in a `Cond`): it is refused on several devices rather than failing in the first step.
     """
     gpus = tf.config.list_logical_devices("GPU")
     devices = gpus or tf.config.list_logical_devices("CPU")
     wanted = config.tf_devices or max(1, len(gpus))
+    if wanted > 1 and config.gradient_accumulation_steps > 1:
+        raise ValueError(
+            f"--gradient_accumulation_steps {config.gradient_accumulation_steps}: Keras cannot accumulate "
+            f"gradients on {wanted} devices (expected 1, or --tf_devices 1 to accumulate on one device)"
+        )
     if wanted > len(devices):
         kind = "GPU" if gpus else "CPU"
         raise ValueError(f"--tf_devices {wanted}: TensorFlow sees {len(devices)} {kind} device(s)")

@@ -115,6 +115,10 @@ def test_two_devices_train_and_score_as_one_device_with_the_same_global_batch(no
     "extra, message",
     [
         (["--tf_devices", "2"], "--tf_devices 2: TensorFlow sees 1 CPU device(s)"),
+        (
+            ["--tf_devices", "2", "--gradient_accumulation_steps", "2"],
+            "--gradient_accumulation_steps 2: Keras cannot accumulate gradients on 2 devices",
+        ),
         (["--tf_devices", "0"], "--tf_devices 0: expected a count of at least 1 with --framework tensorflow"),
         (["--tf_devices", "2", "--framework", "pytorch"], "--tf_devices 2: expected a count of at least 1"),
     ],
