@@ -35,6 +35,10 @@ logits are joined before the span search: memory is bounded by the batch size, n
 Started by `accelerate launch` (or `torchrun`) with several processes, each predicts a share of the inputs and the
 main process writes the one `--out` file, every input once, in input order (see `predict_shards`).
 
+A Keras output directory (`train.py --framework tensorflow`: `model.keras` and `label_names.json`) names its task in
+`label_names.json`; its model runs in TensorFlow behind the same windows and post-processing, TensorFlow being
+imported only then.
+
 `--backend onnx` runs the model's ONNX export (`python -m processing.export --onnx`, `--quantize int8` for the
 quantized one) in ONNX Runtime on the CPU instead of its PyTorch weights; the tasks' code is the same either way.
 """
@@ -53,13 +57,13 @@ from typing import Any
 import torch
 from accelerate import PartialState
 from huggingface_hub.utils import HFValidationError, validate_repo_id
-from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 from transformers.hf_argparser import string_to_bool
 
 from loaders import DataFormatError, detect_format
 from loaders.files import read_text
 from loaders.squad import read_squad
-from processing import classification, multi_label, question_answering
+from processing import classification, keras_folder, multi_label, question_answering
 from processing.export import QUANTIZATIONS, onnx_file
 from processing.models import resolve_model
 from processing.outputs import atomic_path
@@ -95,7 +99,10 @@ BATCH_SIZE = 32
 
 def task_of(model: str) -> Task:
     """The task a saved model was trained for, from the head class named in its config and, for tasks sharing a
-    head class, its `problem_type` (a task that names none takes a model whose problem type no task claims)."""
+    head class, its `problem_type` (a task that names none takes a model whose problem type no task claims); a
+    Keras output directory names its task in `label_names.json`."""
+    if keras_folder.is_keras_folder(model):
+        return keras_task(model)
     config = AutoConfig.from_pretrained(model)
     architectures = config.architectures or []
     tasks = {choice.task.name: choice.task for choice in TASKS.values()}
@@ -112,6 +119,25 @@ def task_of(model: str) -> Task:
     raise ValueError(f"{model}: config.json names no architecture this tool predicts with ({architectures})")
 
 
+def keras_task(model: str) -> Task:
+    """The task a Keras output directory names, refused when the Keras path trains no model for it (the name
+    comes from a file anyone can edit)."""
+    name = keras_folder.read_labels(model)["task"]
+    tasks = {choice.task.name: choice.task for choice in TASKS.values()}
+    if name not in tasks or not tasks[name].keras_head or tasks[name].predict is None:
+        raise ValueError(
+            f"{model}: {keras_folder.LABELS_FILE} names task {name!r}, which no Keras model predicts"
+        )
+    return tasks[name]
+
+
+def model_config(model: str) -> PretrainedConfig:
+    """The saved model's `config.json`, or for a Keras output directory what its files say of the same."""
+    if keras_folder.is_keras_folder(model):
+        return keras_folder.model_config(model, keras_task(model))
+    return AutoConfig.from_pretrained(model)
+
+
 def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dict[str, Any]) -> Settings:
     """Flags first, then what the run tuned (kept in the model's `config.json`), then the run's
     `training_args.json`, then `train.py`'s defaults; without a training length, the longest input the model takes. Batches hold 32 texts or windows by default, on the GPU when there is one."""
@@ -119,16 +145,29 @@ def read_settings(model: str, tokenizer: PreTrainedTokenizerBase, overrides: dic
     trained = read_json(path) if path.is_file() else {}
     if not isinstance(trained, dict):
         raise DataFormatError(path, "is not a JSON object of training settings")
-    config = AutoConfig.from_pretrained(model)
+    config = model_config(model)
     model_limit = min(tokenizer.model_max_length, getattr(config, "max_position_embeddings", 1 << 30))
     values = {"max_seq_length": model_limit, **SETTING_DEFAULTS}
     values.update({k: trained[k] for k in values if trained.get(k) is not None})
     values.update({k: getattr(config, k) for k in MODEL_SETTINGS if getattr(config, k, None) is not None})
-    on_gpu = torch.cuda.is_available() and overrides.get("backend") != "onnx"
+    on_gpu = (
+        torch.cuda.is_available()
+        and overrides.get("backend") != "onnx"
+        and not keras_folder.is_keras_folder(model)
+    )
     values.update(batch_size=BATCH_SIZE, device="cuda" if on_gpu else "cpu")
     values.update({k: v for k, v in overrides.items() if v is not None})
     _check_settings(values, model_limit)
+    if keras_folder.is_keras_folder(model):
+        values["stand_in"] = keras_network
     return Settings(**values)
+
+
+def keras_network(model: str) -> Any:
+    """A Keras output directory's model, called like the PyTorch head of its task; TensorFlow loads only here."""
+    from processing.keras_runtime import KerasNetwork
+
+    return KerasNetwork.from_folder(model)
 
 
 def _check_settings(values: dict[str, Any], model_limit: int) -> None:
@@ -282,6 +321,10 @@ def predict(
     _check_model(model)
     task = task_of(model)
     if settings_overrides.get("backend") == "onnx":
+        if keras_folder.is_keras_folder(model):
+            raise ValueError(
+                f"--backend onnx: {model} holds a Keras model (expected --backend torch, the default)"
+            )
         onnx_file(model, settings_overrides.get("quantize"))
     data_format = data_format or _row_format(path)
     inputs = read_input(task, path, data_format, columns or {})
@@ -431,7 +474,7 @@ def _sharded_predict(
 ) -> Iterator[dict[str, Any]]:
     """This process's shard on its own device (each process's GPU, or the CPU), every process's rows gathered a
     batch at a time, in input order."""
-    if args["device"] is None and args["backend"] != "onnx":
+    if args["device"] is None and args["backend"] != "onnx" and not keras_folder.is_keras_folder(model):
         args = {**args, "device": str(state.device)}
     rows = predict(model, input_path, args, data_format, columns, partial(shard, state=state))
     return gathered_rows(rows, args["batch_size"] or BATCH_SIZE, USER_ERRORS)

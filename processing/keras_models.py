@@ -23,6 +23,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from .keras_folder import LABELS_FILE, MODEL_FILE
 from .token_classification import IGNORE_INDEX
 
 if keras.backend.backend() != "tensorflow":
@@ -30,9 +31,6 @@ if keras.backend.backend() != "tensorflow":
         f"the TensorFlow path feeds tf.data to Keras and needs KERAS_BACKEND=tensorflow, "
         f"not {keras.backend.backend()!r}"
     )
-
-MODEL_FILE = "model.keras"
-LABELS_FILE = "label_names.json"
 
 MASKED_LOGIT = -1e4
 """Span logit at padding positions, so batch padding never takes probability mass in the loss; the same value

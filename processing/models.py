@@ -9,11 +9,15 @@ can run code when unpickled.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import ModelOutput
 
 EMBEDDED_MODEL_IDS = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2")
 DEFAULT_MODEL = EMBEDDED_MODEL_IDS[0]
@@ -150,3 +154,11 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerBase, directory: str | Path) ->
         backend.no_truncation()
         backend.no_padding()
     tokenizer.save_pretrained(directory)
+
+
+@cache
+def output_class(names: tuple[str, ...]) -> type[ModelOutput]:
+    """A `ModelOutput` with a stand-in model's output names as fields (`logits`, or `start_logits` and
+    `end_logits`): read by attribute in predict and by key in the pipelines, as PyTorch's outputs are."""
+    fields = [(name, torch.Tensor | None, dataclasses.field(default=None)) for name in names]
+    return dataclasses.make_dataclass("ModelOutputs", fields, bases=(ModelOutput,))

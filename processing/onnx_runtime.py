@@ -8,8 +8,6 @@ Optimum's `ORTModelFor...` classes are this, but no release of them imports with
 
 from __future__ import annotations
 
-import dataclasses
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +17,7 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.utils import ModelOutput
 
 from .export import onnx_file, require
-
-
-@cache
-def _output_class(names: tuple[str, ...]) -> type[ModelOutput]:
-    """A `ModelOutput` with the graph's output names as fields (`logits`, or `start_logits` and `end_logits`):
-    read by attribute in predict and by key in the pipelines, as PyTorch's outputs are."""
-    fields = [(name, torch.Tensor | None, dataclasses.field(default=None)) for name in names]
-    return dataclasses.make_dataclass("OnnxOutput", fields, bases=(ModelOutput,))
+from .models import output_class
 
 
 class OnnxModel:
@@ -45,7 +36,7 @@ class OnnxModel:
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.config = config
         self.input_names = [node.name for node in self.session.get_inputs()]
-        self.output_class = _output_class(tuple(node.name for node in self.session.get_outputs()))
+        self.output_class = output_class(tuple(node.name for node in self.session.get_outputs()))
 
     @classmethod
     def from_folder(cls, model: str | Path, quantize: str | None = None) -> OnnxModel:

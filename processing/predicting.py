@@ -6,7 +6,7 @@ and checked, and yields one JSON row per example; files are the command's busine
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,9 @@ class Settings:
     window_aggregation: str = "mean"
     backend: str = "torch"
     quantize: str | None = None
+    stand_in: Callable[[str], Any] | None = None
+    """Loads a model folder that holds no PyTorch weights (a Keras output directory) as a stand-in called like the
+    PyTorch head; chosen by the caller, so this module imports no framework besides PyTorch."""
 
 
 BACKENDS = ("torch", "onnx")
@@ -39,7 +42,10 @@ BACKENDS = ("torch", "onnx")
 def load_network(auto_class: type, model: str, settings: Settings) -> Any:
     """The saved model that a task's predict calls: the PyTorch head `auto_class` loads, or with `--backend onnx`
     its ONNX export, which takes the same inputs and gives the same outputs, so windows and post-processing are
-    the task's own either way. `onnx_runtime` is imported only then: ONNX Runtime is an optional extra."""
+    the task's own either way. `onnx_runtime` is imported only then: ONNX Runtime is an optional extra. A folder
+    without PyTorch weights comes with the `stand_in` that loads it."""
+    if settings.stand_in is not None:
+        return settings.stand_in(model)
     if settings.backend == "onnx":
         from .onnx_runtime import OnnxModel
 

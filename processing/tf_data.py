@@ -99,3 +99,14 @@ def to_tf_dataset(
         .apply(tf.data.experimental.assert_cardinality(math.ceil(len(rows) / batch_size)))
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def splittable(batches: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """`batches` that `tf.distribute` can split between devices, each batch in consecutive slices, in order.
+
+    tf.distribute reads the batch size from a batching step in the dataset's graph, and batches collated in a
+    generator have none ("Call the `batch` method on the input Dataset"): the rows are unbatched and batched again
+    in the same groups of `batch_size` (every batch but the last is full), already padded alike, so nothing is
+    padded anew. The count of batches is unknown afterwards: take it before.
+    """
+    return batches.unbatch().padded_batch(batch_size)

@@ -108,6 +108,12 @@ def check_task_flags(config: TrainingConfig) -> None:
         raise ValueError(
             "--calibrate temperature is not supported with --framework tensorflow: use --framework pytorch"
         )
+    if config.tf_devices is not None and (config.framework != "tensorflow" or config.tf_devices < 1):
+        raise refuse(
+            "tf_devices",
+            config.tf_devices,
+            "a count of at least 1 with --framework tensorflow (PyTorch: accelerate launch --num_processes)",
+        )
     if config.framework == "tensorflow" and not task.keras_head:
         raise ValueError(
             f"--framework tensorflow does not train --task {config.task}: use --framework pytorch"

@@ -128,6 +128,14 @@ class ModelFlags:
             "choices": ["pytorch", "tensorflow"],
         },
     )
+    tf_devices: int | None = field(
+        default=None,
+        metadata={
+            "help": "TensorFlow: train and evaluate on this many devices with tf.distribute.MirroredStrategy, "
+            "GPUs or else logical CPU devices, each taking the per_device batch sizes (default: every GPU "
+            "when there are several, else one device). PyTorch: accelerate launch --num_processes."
+        },
+    )
 
 
 @dataclass(kw_only=True)

@@ -19,7 +19,7 @@ import numpy as np
 from transformers import AutoConfig, PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME
 
-from processing import analysis, calibration
+from processing import analysis, calibration, keras_folder
 from processing.batching import restore_order
 from processing.models import save_tokenizer
 from processing.outputs import atomic_files_into, write_json
@@ -202,10 +202,11 @@ def fold_saved_temperature(run: FrameworkRun, model_dir: Path, temperature: floa
 
 def save_model_settings(model_dir: Path, settings: dict[str, Any]) -> None:
     """Keep what the task tuned as attributes of the saved model's `config.json`, which transformers loads back
-    with the model, so predict and the pipeline use it without the run's `training_args.json`.
-
-    Models saved without a `config.json` (the Keras path's `model.keras`) keep no settings.
+    with the model, so predict and the pipeline use it without the run's `training_args.json`; a Keras model,
+    which has no `config.json`, keeps them in its `label_names.json`.
     """
+    if settings and keras_folder.is_keras_folder(model_dir):
+        keras_folder.save_settings(model_dir, settings)
     if not settings or not (model_dir / CONFIG_NAME).is_file():
         return
     model_config = AutoConfig.from_pretrained(model_dir)

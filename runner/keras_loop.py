@@ -4,15 +4,16 @@ PyTorch loop, trained by Keras 3 on TensorFlow.
 Everything but the model and the loop is the run layer's: loading and the validation split, each task's `prepare`,
 collator and `score`, and the finishing step (results, predictions, error analysis, `training_args.json`, the
 model card, the Hub upload). The model is a `.keras` file with `label_names.json` and the tokenizer beside it. Keras
-runs on one process; multi-process launches stay PyTorch-only. Checkpoints, resuming and SIGTERM are
-`runner.keras_checkpoints`'s, in the PyTorch path's layout; `--report_to tensorboard` is Keras's TensorBoard callback.
+runs on one process, on one device or on several through `tf.distribute.MirroredStrategy` (see `device_strategy`);
+multi-process launches stay PyTorch-only. Checkpoints, resuming and SIGTERM are `runner.keras_checkpoints`'s, in the
+PyTorch path's layout; `--report_to tensorboard` is Keras's TensorBoard callback.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from processing.batching import EvaluationOutputs
 from processing.models import resolve_model
 from processing.registry import TASKS
 from processing.tasks import Task
-from processing.tf_data import to_tf_dataset, training_order
+from processing.tf_data import splittable, to_tf_dataset, training_order
 
 from . import keras_checkpoints
 from .checkpoints import check_same_run, checkpoint_to_resume, run_identity
@@ -114,6 +115,7 @@ def setup(config: TrainingConfig) -> KerasRun:
     Hugging Face BERT folder that gets a new head.
     """
     check_supported(config)
+    strategy = device_strategy(config)
     if config.overwrite_output_dir:
         clear_earlier_outputs(config)
     choice = TASKS[config.task]
@@ -127,23 +129,19 @@ def setup(config: TrainingConfig) -> KerasRun:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if task.check is not None:
         task.check(raw, tokenizer, config)
-    if (Path(model_dir) / keras_models.MODEL_FILE).is_file():
-        model, trained_task, trained_labels = keras_models.load(Path(model_dir))
-        if (trained_task, trained_labels) != (task.name, label_names):
-            raise ValueError(
-                f"{model_dir} was trained for {trained_task} with labels {trained_labels}, "
-                f"not {task.name} with {label_names}"
-            )
-    else:
-        model = keras_models.build_model(task.keras_head, model_dir, label_names, task.name)
+    with strategy.scope():  # the model's variables are mirrored on every device
+        model = load_or_build(model_dir, task, label_names)
 
     features = {
         split: task.prepare(raw[split], tokenizer, config, False) for split in eval_splits(config, raw)
     }
     collator = task.collator(tokenizer, 8 if tf.config.list_physical_devices("GPU") else None)
     orders = eval_orders(config, features)
+    eval_size = config.per_device_eval_batch_size * strategy.num_replicas_in_sync
     eval_batches = {
-        split: to_tf_dataset(split_features, collator, config.per_device_eval_batch_size, order=orders[split])
+        split: for_devices(
+            strategy, to_tf_dataset(split_features, collator, eval_size, order=orders[split]), eval_size
+        )
         for split, split_features in features.items()
     }
     run = KerasRun(config, task, raw, label_names, tokenizer, model, collator, features, orders, eval_batches)
@@ -152,31 +150,91 @@ def setup(config: TrainingConfig) -> KerasRun:
         return run
 
     run.train_features = task.prepare(raw["train"], tokenizer, config, True)
-    batches_per_epoch = math.ceil(len(run.train_features) / config.per_device_train_batch_size)
+    batches_per_epoch = math.ceil(len(run.train_features) / global_batch_size(run))
     steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
     run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    with strategy.scope():  # the optimizer's variables too
+        compile_model(run)
+    return run
+
+
+def compile_model(run: KerasRun) -> None:
+    """AdamW and the task's losses, on the schedule of `run.max_steps` updates (see `compile_for_training`)."""
+    config = run.config
     keras_models.compile_for_training(
-        model,
-        task.keras_head,
+        run.model,
+        run.task.keras_head,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         warmup_steps=int(config.warmup_ratio * run.max_steps),
         total_steps=run.max_steps,
         accumulation_steps=config.gradient_accumulation_steps,
     )
-    return run
+
+
+def load_or_build(model_dir: str, task: Task, label_names: list[str] | None) -> keras.Model:
+    """The model of a folder this path wrote, checked against the task, or a new head on a BERT folder."""
+    if not (Path(model_dir) / keras_models.MODEL_FILE).is_file():
+        return keras_models.build_model(task.keras_head, model_dir, label_names, task.name)
+    model, trained_task, trained_labels = keras_models.load(Path(model_dir))
+    if (trained_task, trained_labels) != (task.name, label_names):
+        raise ValueError(
+            f"{model_dir} was trained for {trained_task} with labels {trained_labels}, "
+            f"not {task.name} with {label_names}"
+        )
+    return model
+
+
+def device_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
+    """`MirroredStrategy` over `--tf_devices` devices, by default every GPU when there are several; the default
+    (one-device) strategy otherwise.
+
+    Without GPUs the devices are the CPU's logical devices: one unless the CPU was split
+    (`tf.config.set_logical_device_configuration`), which is how several devices are checked without GPUs.
+    Keras's gradient accumulation synchronises the devices inside a conditional, which tf.distribute cannot run
+    (`merge_call` in a `Cond`): it is refused on several devices rather than failing in the first step.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = gpus or tf.config.list_logical_devices("CPU")
+    wanted = config.tf_devices or max(1, len(gpus))
+    if wanted > 1 and config.gradient_accumulation_steps > 1:
+        raise ValueError(
+            f"--gradient_accumulation_steps {config.gradient_accumulation_steps}: Keras cannot accumulate "
+            f"gradients on {wanted} devices (expected 1, or --tf_devices 1 to accumulate on one device)"
+        )
+    if wanted > len(devices):
+        kind = "GPU" if gpus else "CPU"
+        raise ValueError(f"--tf_devices {wanted}: TensorFlow sees {len(devices)} {kind} device(s)")
+    if wanted == 1:
+        return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy([device.name for device in devices[:wanted]])
+
+
+def for_devices(
+    strategy: tf.distribute.Strategy, batches: tf.data.Dataset, batch_size: int
+) -> tf.data.Dataset:
+    """Batches as they are for one device; on several, in a form tf.distribute can split (`splittable`)."""
+    return batches if strategy.num_replicas_in_sync == 1 else splittable(batches, batch_size)
+
+
+def global_batch_size(run: KerasRun) -> int:
+    """Training examples per update step: every device takes a `--per_device_train_batch_size` slice, as each
+    process of a PyTorch launch takes its own batch."""
+    return run.config.per_device_train_batch_size * run.model.distribute_strategy.num_replicas_in_sync
 
 
 def epoch_batches(run: KerasRun, epoch: int) -> tf.data.Dataset:
-    """One epoch of training batches: the PyTorch path's batches of that epoch (see `training_order`)."""
+    """One epoch of training batches: the PyTorch path's batches of that epoch (see `training_order`).
+
+    On several devices a batch joins as many consecutive per-device batches of that order, which tf.distribute
+    splits between the devices again in order: the batches the processes of a PyTorch launch take in turn.
+    """
     config = run.config
     order = training_order(
         run.train_features, config.per_device_train_batch_size, config.seed, epoch, config.group_by_length
     )
     label_outputs = keras_models.HEADS[run.task.keras_head].label_outputs
-    return to_tf_dataset(
-        run.train_features, run.collator, config.per_device_train_batch_size, label_outputs, order
-    )
+    return to_tf_dataset(run.train_features, run.collator, global_batch_size(run), label_outputs, order)
 
 
 def checked_identity(
@@ -209,7 +267,7 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
     """`train_loop`'s epochs, from where the checkpoint resumed (if any) to the last."""
     config = run.config
     position = keras_checkpoints.resume_position(config, run.model)
-    batches_per_epoch = math.ceil(len(run.train_features) / config.per_device_train_batch_size)
+    batches_per_epoch = math.ceil(len(run.train_features) / global_batch_size(run))
     total_batches = run.max_steps * config.gradient_accumulation_steps
     last_epoch = math.ceil(config.num_train_epochs) - 1
     for epoch in range(position["epoch"], last_epoch + 1):
@@ -223,8 +281,9 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
             config.gradient_accumulation_steps,
         )
         if skip < count:
+            batches = epoch_batches(run, epoch).take(count).skip(skip)
             history = run.model.fit(
-                epoch_batches(run, epoch).take(count).skip(skip),
+                for_devices(run.model.distribute_strategy, batches, global_batch_size(run)),
                 epochs=epoch + 1,
                 initial_epoch=epoch,
                 shuffle=False,  # the batches come in the order `training_order` drew
@@ -267,7 +326,22 @@ def predict(
 
     Batch by batch because `Model.predict` cannot stack batches padded to different lengths.
     """
-    for inputs in batches:
-        outputs = model.predict_on_batch(inputs)
+    for outputs in batch_outputs(model, batches):
         kept.add({name: np.asarray(outputs[name], dtype=np.float32) for name in output_names})
     return kept.result()
+
+
+def batch_outputs(model: keras.Model, batches: tf.data.Dataset) -> Iterator[dict[str, Any]]:
+    """The model's outputs batch by batch, each example's once.
+
+    On several devices tf.distribute splits each batch between them and Keras's predict step joins their outputs
+    in order; `predict_on_batch` would hand every device the whole batch and return each example once per device.
+    """
+    strategy = model.distribute_strategy
+    if strategy.num_replicas_in_sync == 1:
+        for inputs in batches:
+            yield model.predict_on_batch(inputs)
+        return
+    model.make_predict_function()
+    for inputs in strategy.experimental_distribute_dataset(batches):
+        yield model.predict_function([inputs])

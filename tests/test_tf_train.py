@@ -114,6 +114,7 @@ def test_text_classification_writes_the_pytorch_paths_files_and_a_keras_model(ti
     assert read_json(tmp_path / "label_names.json") == {
         "task": "text-classification",
         "label_names": ["neg", "pos"],
+        "settings": {"calibration_temperature": 1.0},  # as a PyTorch model's config.json keeps it
     }
     assert (tmp_path / "model.keras").is_file() and (tmp_path / "tokenizer.json").is_file()
     assert not (tmp_path / "model.safetensors").exists()
