@@ -68,7 +68,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 300.0) -> No
     while not condition():
         assert process.poll() is None, "the run ended before the moment the test waited for"
         assert time.monotonic() < deadline, "timed out waiting for the run"
-        time.sleep(0.001)
+        time.sleep(0.02)
 
 
 def final_state(output_dir: Path) -> tuple[dict, list[np.ndarray]]:
