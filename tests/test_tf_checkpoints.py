@@ -1,7 +1,8 @@
 """`--framework tensorflow` runs that survive faults, log to TensorBoard and publish to the Hub (up to the network).
 
-A Keras run killed (SIGKILL) after its first checkpoint and resumed with `--resume_from_checkpoint latest` must end
-with exactly the weights and figures of an uninterrupted run on CPU; SIGTERM saves a checkpoint and exits with 0.
+A Keras run stopped by SIGTERM (which saves a checkpoint and exits with 0), resumed, killed (SIGKILL) after its next
+checkpoint and resumed with `--resume_from_checkpoint latest` must end with exactly the weights and figures of an
+uninterrupted run on CPU.
 """
 
 from __future__ import annotations
@@ -84,39 +85,45 @@ def uninterrupted(tiny_model_dir, tmp_path_factory) -> tuple[dict, list[np.ndarr
     return final_state(output_dir)
 
 
-def test_sigkill_after_the_first_checkpoint_resumes_exactly(tiny_model_dir, tmp_path, uninterrupted):
-    process = start(tiny_model_dir, tmp_path, "--checkpointing_steps", "1", "--save_total_limit", "2")
-    first = tmp_path / "checkpoints" / "step_1"
-    wait_for(first.is_dir, process)
+def completed_steps(checkpoint: Path) -> int:
+    return json.loads((checkpoint / checkpoints.STATE_FILE).read_text())["completed_steps"]
+
+
+def test_stopped_by_sigterm_then_killed_and_resumed_it_ends_exactly_as_uninterrupted(
+    tiny_model_dir, tmp_path, uninterrupted
+):
+    """One run through both faults, each resumed: SIGTERM saves where it arrives and exits with 0; SIGKILL after
+    the next checkpoint loses the steps since; the run resumed from that checkpoint ends bit for bit as one never
+    stopped."""
+    process = start(tiny_model_dir, tmp_path, "--checkpointing_steps", "2")
+    wait_for((tmp_path / "checkpoints" / "step_2").is_dir, process)  # training is under way, 16 steps to go
+    process.send_signal(signal.SIGTERM)
+    out = finish(process)
+    stopped_at = completed_steps(checkpoints.latest_checkpoint(tmp_path))
+    assert 2 < stopped_at < 18  # saved where the signal arrived, not at a --checkpointing_steps step
+    assert f"SIGTERM: saved a checkpoint at step {stopped_at} and stopped" in out
+    assert not (tmp_path / "model.keras").exists()  # stopped: no final model pretending to be finished
+    assert not (tmp_path / "training_args.json").exists()
+
+    every_step = ("--checkpointing_steps", "1", "--save_total_limit", "2")
+    process = start(tiny_model_dir, tmp_path, *every_step, "--resume_from_checkpoint", "latest")
+    wait_for((tmp_path / "checkpoints" / f"step_{stopped_at + 1}").is_dir, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
     latest = checkpoints.latest_checkpoint(tmp_path)
-    killed_at = json.loads((latest / checkpoints.STATE_FILE).read_text())
-    assert killed_at["framework"] == "tensorflow" and killed_at["completed_steps"] < 18
+    killed_at = completed_steps(latest)
+    assert json.loads((latest / checkpoints.STATE_FILE).read_text())["framework"] == "tensorflow"
+    assert stopped_at < killed_at < 18
 
-    out = finish(start(tiny_model_dir, tmp_path, "--checkpointing_steps", "1", "--save_total_limit", "2",
-                       "--resume_from_checkpoint", "latest"))  # fmt: skip
-    assert f"Resumed from {latest} at step {killed_at['completed_steps']}" in out
+    out = finish(start(tiny_model_dir, tmp_path, *every_step, "--resume_from_checkpoint", "latest"))
+    assert f"Resumed from {latest} at step {killed_at}" in out
     results, weights = final_state(tmp_path)
     expected_results, expected_weights = uninterrupted
     assert results == expected_results
     assert len(weights) == len(expected_weights)
     assert all(np.array_equal(w, e) for w, e in zip(weights, expected_weights, strict=True))  # exact, on CPU
     assert [p.name for p in checkpoints.complete_checkpoints(tmp_path)] == ["step_17", "step_18"]
-
-
-def test_sigterm_saves_a_checkpoint_and_exits_with_status_0(tiny_model_dir, tmp_path):
-    process = start(tiny_model_dir, tmp_path, "--checkpointing_steps", "2")
-    wait_for((tmp_path / "checkpoints" / "step_2").is_dir, process)  # training is under way, 16 steps to go
-    process.send_signal(signal.SIGTERM)
-    out = finish(process)
-    latest = checkpoints.latest_checkpoint(tmp_path)
-    step = json.loads((latest / checkpoints.STATE_FILE).read_text())["completed_steps"]
-    assert 2 < step < 18  # saved where the signal arrived, not at a --checkpointing_steps step
-    assert f"SIGTERM: saved a checkpoint at step {step} and stopped" in out
-    assert not (tmp_path / "model.keras").exists()  # stopped: no final model pretending to be finished
-    assert not (tmp_path / "training_args.json").exists()
 
 
 def error_lines(capsys) -> list[str]:
