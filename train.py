@@ -17,7 +17,7 @@ from typing import Any
 import loaders
 from runner import torch_loop
 from runner.checks import check_config
-from runner.config import TrainingConfig, parse_args
+from runner.config import TrainingConfig, parse_args, tracked_settings
 from runner.finish import finish
 
 
@@ -30,14 +30,15 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
         run = keras_loop.setup(config)
         started = time.perf_counter()
         if run.trained and not keras_loop.train_loop(run):
+            run.tracking.finish()
             return {}  # SIGTERM: stopped after saving a checkpoint
-        return finish(run, time.perf_counter() - started)
+        results = finish(run, time.perf_counter() - started)
+        run.tracking.finish()
+        return results
     accelerator = torch_loop.make_accelerator(config, trackers(config.report_to))
     run = torch_loop.setup(config, accelerator)
     if accelerator.log_with:
-        accelerator.init_trackers(
-            f"train-{config.task}", config={k: v for k, v in vars(config).items() if v is not None}
-        )
+        accelerator.init_trackers(f"train-{config.task}", config=tracked_settings(config))
     started = time.perf_counter()
     if run.trained and not torch_loop.train_loop(run):
         accelerator.end_training()

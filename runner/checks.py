@@ -13,6 +13,7 @@ from typing import Any
 
 import datasets
 import pyarrow as pa
+from accelerate import tracking
 from accelerate.utils import LoggerType
 from transformers import AutoConfig
 
@@ -27,7 +28,6 @@ from .output_dir import check_output_dir
 from .precision import check_mixed_precision
 
 TRACKERS = {"auto", "none", *(tracker.value for tracker in LoggerType)}
-KERAS_TRACKERS = ("auto", "none", "tensorboard")
 
 
 def check_config(config: TrainingConfig) -> None:
@@ -82,6 +82,7 @@ def check_flags(config: TrainingConfig) -> None:
         raise refuse("eval_steps", steps, "an integer >= 1 or 'epoch'")
     if config.report_to not in TRACKERS:
         raise refuse("report_to", config.report_to, f"one of {', '.join(sorted(TRACKERS))}")
+    check_tracker_installed(config.report_to)
     check_resume_flags(config)
 
 
@@ -124,7 +125,6 @@ def check_task_flags(config: TrainingConfig) -> None:
             "--class_weights is not supported with --framework tensorflow: use --framework pytorch"
         )
     check_best_model_flags(config)
-    check_keras_tracker(config)
     check_mixed_precision(config.mixed_precision, config.framework)
     check_streaming_flags(config)
 
@@ -169,14 +169,16 @@ def check_best_model_flags(config: TrainingConfig) -> None:
         )
 
 
-def check_keras_tracker(config: TrainingConfig) -> None:
-    """The Keras path logs through Keras's own TensorBoard callback: other trackers are Accelerate's."""
-    if config.framework == "tensorflow" and config.report_to not in KERAS_TRACKERS:
+def check_tracker_installed(report_to: str) -> None:
+    """A tracker whose package is missing would be left out by Accelerate with a debug message: no logs, silently."""
+    if report_to in ("auto", "none", "all"):
+        return
+    installed = [tracker.value for tracker in tracking.get_available_trackers()]
+    if LoggerType(report_to) not in tracking.get_available_trackers():
         raise refuse(
             "report_to",
-            config.report_to,
-            f"{', '.join(KERAS_TRACKERS)} with --framework tensorflow (it logs "
-            "through Keras's TensorBoard callback; other trackers are Accelerate's, on the PyTorch path)",
+            report_to,
+            f"a tracker whose package is installed ({', '.join([*installed, 'auto', 'all', 'none'])})",
         )
 
 

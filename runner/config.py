@@ -344,6 +344,11 @@ class TrainingConfig(OutputFlags, TaskSettingFlags, OptimizerFlags, ModelFlags, 
             self.output_dir = str(Path("outputs") / self.task)
 
 
+def tracked_settings(config: TrainingConfig) -> dict:
+    """The flags a tracker records as the run's hyperparameters; trackers take no None values."""
+    return {name: value for name, value in vars(config).items() if value is not None}
+
+
 def parse_args(argv: list[str] | None = None) -> TrainingConfig:
     parser = HfArgumentParser(FLAG_GROUPS, description=__doc__.split("\n")[0])
     argv = sys.argv[1:] if argv is None else argv

@@ -6,7 +6,7 @@ collator and `score`, and the finishing step (results, predictions, error analys
 model card, the Hub upload). The model is a `.keras` file with `label_names.json` and the tokenizer beside it. Keras
 runs on one process, on one device or on several through `tf.distribute.MirroredStrategy` (see `device_strategy`);
 multi-process launches stay PyTorch-only. Checkpoints, resuming and SIGTERM are `runner.keras_checkpoints`'s, in the
-PyTorch path's layout; `--report_to tensorboard` is Keras's TensorBoard callback.
+PyTorch path's layout; trackers are `runner.keras_tracking`'s.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from .checkpoints import check_same_run, checkpoint_to_resume, run_identity
 from .config import TrainingConfig
 from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
 from .finish import evaluate, metrics_line, scalars
-from .output_dir import clear_earlier_outputs, tracker_dir
+from .keras_tracking import Tracking
+from .output_dir import clear_earlier_outputs
 
 
 @dataclass
@@ -58,13 +59,13 @@ class KerasRun:
     eval_features: dict[str, datasets.Dataset]
     eval_orders: dict[str, np.ndarray | None]
     eval_batches: dict[str, tf.data.Dataset]
+    tracking: Tracking
     train_features: datasets.Dataset | None = None
     max_steps: int = 0
     is_main_process: bool = True  # Keras runs on one process
     data_settings: dict[str, Any] = field(default_factory=dict)  # none: `--class_weights` is PyTorch-only
     training_outcome: dict[str, Any] = field(default_factory=dict)  # none: the final model is kept
     identity: dict[str, Any] = field(default_factory=dict)  # what a checkpoint must share with a resuming run
-    summary_writer: tf.summary.SummaryWriter | None = None
 
     @property
     def trained(self) -> bool:
@@ -78,17 +79,7 @@ class KerasRun:
         return lambda folder: keras_models.save(self.model, folder, self.task.name, self.label_names)
 
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Evaluation figures into `eval/` beside the TensorBoard callback's `train/` (see `tensorboard_dir`), at the
-        optimizer step they were taken at, as the PyTorch path's tracker logs them."""
-        folder = tensorboard_dir(self.config)
-        if folder is None:
-            return
-        if self.summary_writer is None:
-            self.summary_writer = tf.summary.create_file_writer(str(folder / "eval"))
-        with self.summary_writer.as_default(step=self.max_steps if step is None else step):
-            for name, value in metrics.items():
-                tf.summary.scalar(name, value)
-        self.summary_writer.flush()
+        self.tracking.log(metrics, self.max_steps if step is None else step)
 
     def print(self, line: str) -> None:
         print(line)
@@ -144,7 +135,19 @@ def setup(config: TrainingConfig) -> KerasRun:
         )
         for split, split_features in features.items()
     }
-    run = KerasRun(config, task, raw, label_names, tokenizer, model, collator, features, orders, eval_batches)
+    run = KerasRun(
+        config,
+        task,
+        raw,
+        label_names,
+        tokenizer,
+        model,
+        collator,
+        features,
+        orders,
+        eval_batches,
+        Tracking(config),
+    )
     run.identity = identity
     if not config.do_train:
         return run
@@ -272,6 +275,7 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
     last_epoch = math.ceil(config.num_train_epochs) - 1
     for epoch in range(position["epoch"], last_epoch + 1):
         count = min(batches_per_epoch, total_batches - epoch * batches_per_epoch)
+        step_at_end = (epoch * batches_per_epoch + count) // config.gradient_accumulation_steps
         skip = position["batches_in_epoch"] if epoch == position["epoch"] else 0
         checkpointing = keras_checkpoints.Checkpointing(
             config,
@@ -287,7 +291,11 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
                 epochs=epoch + 1,
                 initial_epoch=epoch,
                 shuffle=False,  # the batches come in the order `training_order` drew
-                callbacks=[keras.callbacks.TerminateOnNaN(), checkpointing, *tracker_callbacks(config)],
+                callbacks=[
+                    keras.callbacks.TerminateOnNaN(),
+                    checkpointing,
+                    *run.tracking.callbacks(step_at_end),
+                ],
             )
             loss = history.history["loss"][-1]
             if not math.isfinite(loss):
@@ -297,26 +305,8 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
         if epoch < last_epoch:
             metrics = evaluate(run, config.eval_split)
             print(f"epoch {epoch}: " + metrics_line(metrics))
-            run.log(
-                scalars(metrics), step=((epoch + 1) * batches_per_epoch) // config.gradient_accumulation_steps
-            )
+            run.log(scalars(metrics), step=step_at_end)
     return True
-
-
-def tensorboard_dir(config: TrainingConfig) -> Path | None:
-    """Where TensorBoard logs go with `--report_to tensorboard` or `auto` (TensorBoard comes with TensorFlow): the
-    folder the PyTorch path's tracker writes to."""
-    return tracker_dir(config) if config.report_to in ("tensorboard", "auto") else None
-
-
-def tracker_callbacks(config: TrainingConfig) -> list[keras.callbacks.Callback]:
-    """Keras's TensorBoard callback: the loss and learning rate of each epoch under `train/`.
-
-    Per epoch, not per batch: the callback counts batches from 0 in each `fit`, and this loop fits one epoch at a
-    time. No graph: writing a BERT's graph takes longer than a short run.
-    """
-    folder = tensorboard_dir(config)
-    return [] if folder is None else [keras.callbacks.TensorBoard(log_dir=str(folder), write_graph=False)]
 
 
 def predict(

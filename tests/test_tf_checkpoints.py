@@ -1,4 +1,4 @@
-"""`--framework tensorflow` runs that survive faults, log to TensorBoard and publish to the Hub (up to the network).
+"""`--framework tensorflow` runs that survive faults, log to trackers and publish to the Hub (up to the network).
 
 A Keras run stopped by SIGTERM (which saves a checkpoint and exits with 0), resumed, killed (SIGKILL) after its next
 checkpoint and resumed with `--resume_from_checkpoint latest` must end with exactly the weights and figures of an
@@ -14,9 +14,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
+from accelerate import tracking
+from accelerate.tracking import GeneralTracker
+from accelerate.utils import LoggerType
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
 
@@ -149,11 +153,42 @@ def test_resuming_another_frameworks_checkpoint_is_one_clear_line(tiny_model_dir
     assert "another run's checkpoint" in error and "--framework 'pytorch' there, 'tensorflow' here" in error
 
 
-def test_a_tracker_keras_cannot_log_to_is_one_clear_line(tiny_model_dir, tmp_path, capsys):
+@pytest.mark.parametrize("framework", ["tensorflow", "pytorch"])
+def test_a_tracker_that_is_not_installed_is_one_clear_line(framework, tiny_model_dir, tmp_path, capsys):
+    """Accelerate would leave it out with a debug message: a run without the logs asked for."""
     argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), "--report_to", "wandb"]
-    assert train.main(argv) == 2
+    assert train.main([*argv, "--framework", framework]) == 2
     (error,) = error_lines(capsys)
-    assert "--report_to 'wandb'" in error and "tensorboard" in error and "--framework tensorflow" in error
+    assert "--report_to 'wandb'" in error and "a tracker whose package is installed (tensorboard" in error
+
+
+class RecordingTracker(GeneralTracker):
+    """Stands in for an installed tracker other than TensorBoard (here under MLflow's name): what it was given."""
+
+    name = "mlflow"
+    requires_logging_directory = False
+    started: ClassVar[list[RecordingTracker]] = []
+
+    def __init__(self, run_name: str) -> None:
+        super().__init__()
+        self.run_name = run_name
+        self.settings: dict = {}
+        self.logged: list[tuple[int, dict]] = []
+        self.finished = False
+        RecordingTracker.started.append(self)
+
+    @property
+    def tracker(self) -> RecordingTracker:
+        return self
+
+    def store_init_configuration(self, values: dict) -> None:
+        self.settings = values
+
+    def log(self, values: dict, step: int | None = None, **kwargs) -> None:
+        self.logged.append((step, values))
+
+    def finish(self) -> None:
+        self.finished = True
 
 
 def scalar_steps(folder: Path) -> dict[str, list[int]]:
@@ -168,18 +203,29 @@ def scalar_steps(folder: Path) -> dict[str, list[int]]:
     return steps
 
 
-def test_tensorboard_logs_and_the_hub_upload_of_a_keras_run(tiny_model_dir, tmp_path, monkeypatch):
+def test_the_trackers_and_the_hub_upload_of_a_keras_run(tiny_model_dir, tmp_path, monkeypatch):
     api = RecordingHfApi(tmp_path / "remote")
     monkeypatch.setattr(hub, "HfApi", lambda: api)
+    monkeypatch.setitem(tracking.LOGGER_TYPE_TO_CLASS, "mlflow", RecordingTracker)
+    installed = [LoggerType.TENSORBOARD, LoggerType.MLFLOW]
+    monkeypatch.setattr(tracking, "get_available_trackers", lambda: installed)
+    RecordingTracker.started.clear()
     out = tmp_path / "out"
     argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(out), "--num_train_epochs", "2",
-            "--report_to", "tensorboard", "--push_to_hub", "--hub_model_id", "someone/imdb-keras"]  # fmt: skip
+            "--report_to", "all", "--push_to_hub", "--hub_model_id", "someone/imdb-keras"]  # fmt: skip
     assert train.main(argv) == 0
 
     logs = out / "train-imdb"  # where the PyTorch path's tracker writes
-    assert scalar_steps(logs / "train")["epoch_loss"] == [0, 1]
+    assert scalar_steps(logs / "train")["epoch_loss"] == [0, 1]  # Keras's TensorBoard callback, per epoch
     evaluations = scalar_steps(logs / "eval")
     assert evaluations["eval/accuracy"] == [6, 12]  # after the first epoch, then the final model
+    (tracker,) = RecordingTracker.started  # Accelerate's tracker: the PyTorch loop's names at its steps
+    assert tracker.run_name == "train-imdb" and tracker.settings["task"] == "imdb" and tracker.finished
+    assert [step for step, values in tracker.logged if "train/loss" in values and "train/lr" in values] == [
+        6,
+        12,
+    ]
+    assert [step for step, values in tracker.logged if "eval/accuracy" in values] == [6, 12]
 
     sent = api.sent("someone/imdb-keras")
     assert {"model.keras", "label_names.json", "README.md", "tokenizer.json", "test_results.json"} <= set(
