@@ -29,12 +29,12 @@ def train(config: TrainingConfig) -> dict[str, dict[str, Any]]:
 
         run = keras_loop.setup(config)
         started = time.perf_counter()
-        if run.trained and not keras_loop.train_loop(run):
+        try:
+            if run.trained and not keras_loop.train_loop(run):
+                return {}  # SIGTERM: stopped after saving a checkpoint
+            return finish(run, time.perf_counter() - started)
+        finally:
             run.tracking.finish()
-            return {}  # SIGTERM: stopped after saving a checkpoint
-        results = finish(run, time.perf_counter() - started)
-        run.tracking.finish()
-        return results
     accelerator = torch_loop.make_accelerator(config, trackers(config.report_to))
     run = torch_loop.setup(config, accelerator)
     if accelerator.log_with:

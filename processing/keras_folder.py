@@ -20,6 +20,7 @@ LABELS_FILE = "label_names.json"
 
 
 def is_keras_folder(model: str | Path) -> bool:
+    """Told by `model.keras` alone, so that predict and the report decide before importing TensorFlow."""
     return (Path(model) / MODEL_FILE).is_file()
 
 

@@ -88,23 +88,20 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
 
 
-def write_checkpoint(
-    config: TrainingConfig, state: dict[str, Any], write: Callable[[Path], None], keep: int | None = None
-) -> bool:
+def write_checkpoint(config: TrainingConfig, state: dict[str, Any], write: Callable[[Path], None]) -> None:
     """`save_checkpoint` for a run of one process that saves its own state: `write` fills the temporary folder.
 
-    Returns False when a checkpoint of that step is already there (an epoch end can fall on a step just saved).
+    Nothing is written when a checkpoint of that step is already there (an epoch end can fall on a step just saved).
     """
     final = checkpoint_folder(config, state["completed_steps"])
     if final.exists():
-        return False
+        return
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     write(partial)
-    publish_checkpoint(config, partial, state, keep)
-    return True
+    publish_checkpoint(config, partial, state, None)
 
 
 def publish_checkpoint(

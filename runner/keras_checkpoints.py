@@ -45,7 +45,8 @@ def unsaved_variables(model: keras.Model) -> list[keras.Variable]:
 
 
 def save_state(model: keras.Model, folder: Path) -> None:
-    """The weights, the optimizer's variables and the dropout seed states into `folder`."""
+    """Everything a resumed run needs to draw what the uninterrupted run would: the weights and the optimizer's
+    variables (Keras's weights file) and the dropout seed states, which that file leaves out."""
     model.save_weights(folder / WEIGHTS_FILE)
     seeds = [{"path": v.path, "value": np.asarray(v.numpy()).tolist()} for v in unsaved_variables(model)]
     (folder / SEED_STATES_FILE).write_text(json.dumps(seeds), encoding="utf-8")
@@ -56,14 +57,20 @@ def load_state(model: keras.Model, folder: Path) -> None:
     model.load_weights(folder / WEIGHTS_FILE)
     seeds = json.loads((folder / SEED_STATES_FILE).read_text(encoding="utf-8"))
     variables = unsaved_variables(model)
-    if [seed["path"] for seed in seeds] != [variable.path for variable in variables]:
+    # Shapes, not paths: Keras numbers seed generators per process, so a model built second is named otherwise.
+    if [np.shape(seed["value"]) for seed in seeds] != [tuple(variable.shape) for variable in variables]:
         raise ValueError(f"{folder} was saved from a model with other dropout layers than this run's")
     for seed, variable in zip(seeds, variables, strict=True):
         variable.assign(np.asarray(seed["value"], dtype=variable.dtype))
 
 
-def resume_position(config: TrainingConfig, model: keras.Model) -> dict[str, int]:
-    """Load the checkpoint asked for (its run was checked by `setup`) and say where in training it was taken."""
+def resume_position(config: TrainingConfig, model: keras.Model, batching: dict[str, int]) -> dict[str, int]:
+    """Load the checkpoint asked for (its run was checked by `setup`) and say where in training it was taken.
+
+    The position counts batches of the checkpoint's run and its steps groups of its accumulation: another global
+    batch size (other devices or `--per_device_train_batch_size`) or accumulation would skip or repeat examples, and
+    Keras's weights file would not take another accumulation's variables, so either is refused in one line.
+    """
     start = {"completed_steps": 0, "epoch": 0, "batches_in_epoch": 0}
     checkpoint = checkpoint_to_resume(config)
     if checkpoint is None:
@@ -71,6 +78,16 @@ def resume_position(config: TrainingConfig, model: keras.Model) -> dict[str, int
             print(f"No checkpoint in {config.output_dir}/{CHECKPOINTS}: starting from scratch")
         return start
     position = json.loads((checkpoint / STATE_FILE).read_text())
+    differences = [
+        f"{name} {position[name]} there, {value} here"
+        for name, value in batching.items()
+        if name in position and position[name] != value
+    ]
+    if differences:
+        raise ValueError(
+            f"{checkpoint}: {'; '.join(differences)} (expected the same --per_device_train_batch_size, "
+            "--tf_devices and --gradient_accumulation_steps as the run that saved it)"
+        )
     load_state(model, checkpoint)
     print(f"Resumed from {checkpoint} at step {position['completed_steps']}")
     return {key: position[key] for key in start}
@@ -111,13 +128,19 @@ class Checkpointing(keras.callbacks.Callback):
         config: TrainingConfig,
         identity: dict[str, Any],
         preemption: Preemption,
-        position: tuple[int, int, int],
-        accumulation: int,
+        *,
+        epoch: int,
+        skip: int,
+        batches_per_epoch: int,
+        batching: dict[str, int],
     ) -> None:
         super().__init__()
         self.config, self.identity, self.preemption = config, identity, preemption
-        self.epoch, self.skip, self.batches_per_epoch = position
-        self.accumulation = accumulation
+        self.epoch, self.skip, self.batches_per_epoch = epoch, skip, batches_per_epoch
+        self.batching = (
+            batching  # global_batch_size and gradient_accumulation_steps, which a resume must share
+        )
+        self.accumulation = batching["gradient_accumulation_steps"]
         self.batches_in_epoch = self.skip
         self.stopped = False
 
@@ -130,10 +153,17 @@ class Checkpointing(keras.callbacks.Callback):
             "epoch": epoch,
             "batches_in_epoch": batches_in_epoch,
         }
-        return {**step, **self.identity}
+        return {**step, **self.batching, **self.identity}
 
     def save(self, state: dict[str, Any]) -> None:
         write_checkpoint(self.config, state, lambda folder: save_state(self.model, folder))
+
+    def stop(self) -> None:
+        """SIGTERM's checkpoint, where training is, then the line the PyTorch path prints."""
+        state = self.state()
+        self.save(state)
+        print(SIGTERM_LINE.format(state["completed_steps"]))
+        self.stopped = self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.batches_in_epoch = self.skip + batch + 1
@@ -141,12 +171,10 @@ class Checkpointing(keras.callbacks.Callback):
             return  # mid-accumulation: no optimizer step ended here
         if logs and not np.isfinite(float(logs.get("loss", 0.0))):
             return  # diverged: the loop stops with an error, and no checkpoint holds the broken weights
-        state = self.state()
         if self.preemption.requested:
-            self.save(state)
-            print(SIGTERM_LINE.format(state["completed_steps"]))
-            self.stopped = self.model.stop_training = True
+            self.stop()
             return
+        state = self.state()
         every = self.config.checkpointing_steps
         if every not in (None, "epoch") and state["completed_steps"] % int(every) == 0:
             self.save(state)

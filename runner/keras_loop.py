@@ -153,12 +153,32 @@ def setup(config: TrainingConfig) -> KerasRun:
         return run
 
     run.train_features = task.prepare(raw["train"], tokenizer, config, True)
-    batches_per_epoch = math.ceil(len(run.train_features) / global_batch_size(run))
-    steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
-    run.max_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    run.max_steps = optimizer_steps(config, math.ceil(len(run.train_features) / global_batch_size(run)))
     with strategy.scope():  # the optimizer's variables too
         compile_model(run)
     return run
+
+
+def optimizer_steps(config: TrainingConfig, batches_per_epoch: int) -> int:
+    """The updates Keras applies over the run's batches.
+
+    Keras carries an incomplete accumulation from one epoch into the next and applies none at the run's end, where
+    Accelerate applies one at every epoch's end: the steps are whole groups of `--gradient_accumulation_steps` over
+    all the run's batches, and the batches after the last group, which no update would use, are left out (said).
+    """
+    batches = math.ceil(config.num_train_epochs * batches_per_epoch)
+    steps, left_out = divmod(batches, config.gradient_accumulation_steps)
+    if steps == 0:
+        raise ValueError(
+            f"--gradient_accumulation_steps {config.gradient_accumulation_steps}: the run has {batches} batches, "
+            "fewer than one optimizer step (expected at most as many as the batches)"
+        )
+    if left_out:
+        print(
+            f"--gradient_accumulation_steps {config.gradient_accumulation_steps}: the run's last {left_out} of "
+            f"{batches} batches make no whole optimizer step and are not trained on"
+        )
+    return steps
 
 
 def compile_model(run: KerasRun) -> None:
@@ -256,23 +276,31 @@ def checked_identity(
 def train_loop(run: KerasRun) -> bool:
     """`fit` one epoch at a time, scoring the evaluation split between epochs as the PyTorch loop does.
 
-    A fractional last epoch stops after `max_steps` updates, like the PyTorch loop. One difference: with gradient
-    accumulation, Keras carries an epoch's incomplete accumulation into the next epoch, where Accelerate applies it
-    at the epoch's end. A resumed run starts at the checkpoint's epoch, past the batches of it already trained
-    (`tf.data`'s `skip`: the epoch's batches are drawn again in the same order). Returns False when SIGTERM stopped
-    it after saving a checkpoint.
+    The run stops after `max_steps` updates (see `optimizer_steps` for how they are counted with gradient
+    accumulation), within its last epoch when the epochs are fractional, like the PyTorch loop. A resumed run starts
+    at the checkpoint's epoch, past the batches of it already trained (`tf.data`'s `skip`: the epoch's batches are
+    drawn again in the same order). Returns False when SIGTERM stopped it after saving a checkpoint.
     """
     with keras_checkpoints.Preemption() as preemption:
         return fit_epochs(run, preemption)
 
 
 def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
-    """`train_loop`'s epochs, from where the checkpoint resumed (if any) to the last."""
+    """`train_loop`'s epochs, from where the checkpoint resumed (if any) to the last.
+
+    A SIGTERM after the last update, which no step's end acted on, saves the finished training and stops too: the
+    resumed run only scores and saves.
+    """
     config = run.config
-    position = keras_checkpoints.resume_position(config, run.model)
+    batching = {
+        "global_batch_size": global_batch_size(run),
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+    }
+    position = keras_checkpoints.resume_position(config, run.model, batching)
     batches_per_epoch = math.ceil(len(run.train_features) / global_batch_size(run))
     total_batches = run.max_steps * config.gradient_accumulation_steps
-    last_epoch = math.ceil(config.num_train_epochs) - 1
+    last_epoch = math.ceil(total_batches / batches_per_epoch) - 1
+    checkpointing = None  # none when a checkpoint of the run's end is resumed: nothing is left to fit
     for epoch in range(position["epoch"], last_epoch + 1):
         count = min(batches_per_epoch, total_batches - epoch * batches_per_epoch)
         step_at_end = (epoch * batches_per_epoch + count) // config.gradient_accumulation_steps
@@ -281,9 +309,12 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
             config,
             run.identity,
             preemption,
-            (epoch, skip, batches_per_epoch),
-            config.gradient_accumulation_steps,
+            epoch=epoch,
+            skip=skip,
+            batches_per_epoch=batches_per_epoch,
+            batching=batching,
         )
+        checkpointing.set_model(run.model)
         if skip < count:
             batches = epoch_batches(run, epoch).take(count).skip(skip)
             history = run.model.fit(
@@ -306,6 +337,9 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
             metrics = evaluate(run, config.eval_split)
             print(f"epoch {epoch}: " + metrics_line(metrics))
             run.log(scalars(metrics), step=step_at_end)
+    if preemption.requested and checkpointing is not None:
+        checkpointing.stop()
+        return False
     return True
 
 

@@ -1,10 +1,11 @@
-"""The Keras loop's trackers (`--report_to`), logging what the PyTorch loop logs at the same optimizer steps.
+"""The Keras loop's trackers (`--report_to`).
 
-TensorBoard is Keras's own callback (`tensorboard`, `auto`, `all`: TensorFlow brings TensorBoard). Every other
+TensorBoard is Keras's own callback (`tensorboard`, `auto`, `all`: TensorFlow brings TensorBoard), which logs per
+epoch (`epoch_loss` at the epoch's index); the evaluations go beside it at their optimizer steps. Every other
 tracker (`wandb`, `mlflow`, ..., or each one installed with `all`) is Accelerate's tracker class, the one the PyTorch
 loop logs through: those classes take plain numbers and need no Accelerator, so they are started here as
-`Accelerator.init_trackers` starts them, rather than through each tracker's own Keras callback, which would log
-other names at other steps than the PyTorch path's.
+`Accelerator.init_trackers` starts them and given the PyTorch loop's names at optimizer steps, rather than through
+each tracker's own Keras callback, which would log other names at other steps.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Tracking:
         """
         callbacks: list[keras.callbacks.Callback] = []
         if self.folder is not None:
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.folder), write_graph=False))
+            callbacks.append(WholeEpochTensorBoard(log_dir=str(self.folder), write_graph=False))
         if self.trackers:
             callbacks.append(EpochLogging(self.trackers, step_at_end))
         return callbacks
@@ -106,7 +107,18 @@ class EpochLogging(keras.callbacks.Callback):
         self.step_at_end = step_at_end
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.model.stop_training:
+            return  # SIGTERM cut the epoch short: its step is not reached yet, and the resumed run logs it
         learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         figures = {"train/loss": float((logs or {})["loss"]), "train/lr": learning_rate}
         for tracker in self.trackers:
             tracker.log(figures, step=self.step_at_end)
+
+
+class WholeEpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback, without the figures of an epoch SIGTERM cut short (Keras still ends the epoch):
+    the resumed run logs that epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.model.stop_training:
+            super().on_epoch_end(epoch, logs)

@@ -154,12 +154,31 @@ def test_resuming_another_frameworks_checkpoint_is_one_clear_line(tiny_model_dir
 
 
 @pytest.mark.parametrize("framework", ["tensorflow", "pytorch"])
-def test_a_tracker_that_is_not_installed_is_one_clear_line(framework, tiny_model_dir, tmp_path, capsys):
+def test_a_tracker_that_is_not_installed_is_one_clear_line(
+    framework, tiny_model_dir, tmp_path, capsys, monkeypatch
+):
     """Accelerate would leave it out with a debug message: a run without the logs asked for."""
+    monkeypatch.setattr(tracking, "get_available_trackers", lambda: [LoggerType.TENSORBOARD])
     argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), "--report_to", "wandb"]
     assert train.main([*argv, "--framework", framework]) == 2
     (error,) = error_lines(capsys)
     assert "--report_to 'wandb'" in error and "a tracker whose package is installed (tensorboard" in error
+
+
+def test_with_gradient_accumulation_the_steps_are_the_updates_keras_applies(tiny_model_dir, tmp_path, capsys):
+    """6 batches, 4 to an update: one update, and the 2 batches after it, which no update would use, are said to be
+    left out; a resume with another accumulation would count other steps, and is refused in one line."""
+    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), "--num_train_epochs", "1",
+            "--checkpointing_steps", "1"]  # fmt: skip
+    assert train.main([*argv, "--gradient_accumulation_steps", "4"]) == 0
+    assert "the run's last 2 of 6 batches make no whole optimizer step" in capsys.readouterr().out
+    (checkpoint,) = checkpoints.complete_checkpoints(tmp_path)
+    assert checkpoint.name == "step_1" and completed_steps(checkpoint) == 1
+
+    resume = [*argv, "--gradient_accumulation_steps", "2", "--resume_from_checkpoint", "latest"]
+    assert train.main(resume) == 2
+    (error,) = error_lines(capsys)
+    assert "gradient_accumulation_steps 4 there, 2 here" in error and str(checkpoint) in error
 
 
 class RecordingTracker(GeneralTracker):

@@ -84,7 +84,9 @@ def test_token_classification_tags_each_document_as_evaluation_did(tiny_model_di
     assert len({tag for r in rows for tag in r["tags"]}) > 1  # not one tag everywhere
 
 
-def test_question_answering_answers_with_the_tuned_threshold_as_evaluation_did(tiny_model_dir, tmp_path):
+def test_question_answering_reads_the_tuned_threshold_and_answers_at_evaluations_as_evaluation_did(
+    tiny_model_dir, tmp_path
+):
     """Predict reads the threshold the run tuned from `label_names.json` (a Keras model has no `config.json`);
     at evaluation's threshold it gives evaluation's answers, and the null odds evaluation computed."""
     argv = ["--max_seq_length", "128", "--doc_stride", "32"]
