@@ -113,6 +113,25 @@ def _cross_entropy(**kwargs: Any) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, **kwargs)
 
 
+class WeightedCrossEntropy(keras.losses.Loss):
+    """Cross-entropy with each example weighted by its class (`--class_weights`), averaged as the PyTorch path's
+    `torch.nn.functional.cross_entropy(weight=...)`: the sum of w * loss over the sum of w. Keras's own
+    `class_weight` divides by the batch size instead, which moves the learning rate with the batch's classes."""
+
+    def __init__(self, weights: list[float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.weights = [float(weight) for weight in weights]
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        losses = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
+        weights = keras.ops.take(keras.ops.convert_to_tensor(self.weights, dtype=losses.dtype), labels)
+        return keras.ops.sum(weights * losses) / keras.ops.sum(weights)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "weights": self.weights}
+
+
 @dataclass(frozen=True)
 class Head:
     """What a task puts on the backbone, and how it trains.
@@ -125,12 +144,25 @@ class Head:
     label_outputs: dict[str, str]
     losses: Callable[[], dict[str, keras.losses.Loss]]
     loss_weights: dict[str, float] | None = None
+    weighted_losses: Callable[[list[float]], dict[str, keras.losses.Loss]] | None = None  # per-class weights
 
 
 HEADS: dict[str, Head] = {
-    "sequence": Head(_sequence_head, {"labels": "logits"}, lambda: {"logits": _cross_entropy()}),
+    "sequence": Head(
+        _sequence_head,
+        {"labels": "logits"},
+        lambda: {"logits": _cross_entropy()},
+        weighted_losses=lambda weights: {"logits": WeightedCrossEntropy(weights)},
+    ),
     "token": Head(
         _token_head, {"labels": "logits"}, lambda: {"logits": _cross_entropy(ignore_class=IGNORE_INDEX)}
+    ),
+    # Binary cross-entropy over every label of every example, as BertForSequenceClassification's
+    # "multi_label_classification" problem type takes `BCEWithLogitsLoss` (the mean over all of them).
+    "multi_label": Head(
+        _sequence_head,
+        {"labels": "logits"},
+        lambda: {"logits": keras.losses.BinaryCrossentropy(from_logits=True)},
     ),
     # The mean of the start and end losses, as in BertForQuestionAnswering.
     "span": Head(
@@ -200,8 +232,10 @@ def compile_for_training(
     warmup_steps: int,
     total_steps: int,
     accumulation_steps: int = 1,
+    class_weights: list[float] | None = None,
 ) -> None:
-    """AdamW as in the PyTorch path: PyTorch's epsilon, no decay on biases and LayerNorm weights, linear schedule."""
+    """AdamW as in the PyTorch path: PyTorch's epsilon, no decay on biases and LayerNorm weights, linear schedule;
+    the head's loss, weighted by class where `class_weights` are given."""
     optimizer = DenseGradientAdamW(
         learning_rate=LinearWarmupDecay(learning_rate, warmup_steps, total_steps, accumulation_steps),
         weight_decay=weight_decay,
@@ -213,7 +247,13 @@ def compile_for_training(
     # second time, which doubles the start-up cost (about 10 s for a small BERT on a CPU).
     optimizer.build(model.trainable_variables)
     head = HEADS[head_kind]
-    model.compile(optimizer=optimizer, loss=head.losses(), loss_weights=head.loss_weights)
+    if class_weights is None:
+        losses = head.losses()
+    elif head.weighted_losses is None:
+        raise ValueError(f"the {head_kind} head takes no class weights")
+    else:
+        losses = head.weighted_losses(class_weights)
+    model.compile(optimizer=optimizer, loss=losses, loss_weights=head.loss_weights)
 
 
 def save(model: keras.Model, output_dir: Path, task_name: str, label_names: list[str] | None) -> None:
@@ -222,6 +262,21 @@ def save(model: keras.Model, output_dir: Path, task_name: str, label_names: list
     (output_dir / LABELS_FILE).write_text(
         json.dumps({"task": task_name, "label_names": label_names}, indent=2), encoding="utf-8"
     )
+
+
+def fold_temperature(model_dir: Path, temperature: float) -> None:
+    """`calibration.fold_temperature` for a saved Keras model: its `classifier` layer's kernel and bias divided by
+    the temperature, so `model.keras` alone gives the calibrated logits (the argmax is unchanged)."""
+    model = keras.saving.load_model(model_dir / MODEL_FILE)
+    try:
+        head = model.get_layer("classifier")
+    except ValueError as err:
+        raise ValueError(
+            f"cannot fold a temperature into {model_dir / MODEL_FILE}: no classifier layer"
+        ) from err
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel / temperature, bias / temperature])
+    model.save(model_dir / MODEL_FILE)
 
 
 def load(model_dir: Path) -> tuple[keras.Model, str, list[str] | None]:

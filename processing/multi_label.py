@@ -277,6 +277,7 @@ TASK = Task(
     usage=USAGE,
     card_note="A label is predicted when its sigmoid score is over the decision threshold.",
     architecture_suffix="ForSequenceClassification",
+    keras_head="multi_label",
     problem_type=PROBLEM_TYPE,
     predict_input="a .txt file or a folder of them",
     predict_format="texts",

@@ -106,7 +106,7 @@ class Task:
     with `problem_type` telling apart tasks of one head class (a multi-label classifier is a sequence classifier);
     `predict_input` says what predict reads for the task, `predict_format` which reader of the predict command
     reads it; `predict(model, examples, settings)` yields a JSON row per example already read from the input.
-    `keras_head` names the Keras head (`processing.keras_models.HEADS`): "sequence", "token" or "span".
+    `keras_head` names the Keras head (`processing.keras_models.HEADS`): "sequence", "multi_label", "token" or "span".
     `report_nouns` say what the data report counts: (example, what the counts count, what a length measures).
     `cuts_windows` is True when evaluation cuts examples into `doc_stride` windows (the report counts them).
     `long_documents` is True when the task can read long examples in windows (`--long_documents windows`); tasks

@@ -105,10 +105,6 @@ def check_task_flags(config: TrainingConfig) -> None:
             config.calibrate,
             f"none for --task {config.task} (one softmax over classes per example or per word only)",
         )
-    if config.framework == "tensorflow" and config.calibrate != "none":
-        raise ValueError(
-            "--calibrate temperature is not supported with --framework tensorflow: use --framework pytorch"
-        )
     if config.tf_devices is not None and (config.framework != "tensorflow" or config.tf_devices < 1):
         raise refuse(
             "tf_devices",
@@ -120,10 +116,6 @@ def check_task_flags(config: TrainingConfig) -> None:
             f"--framework tensorflow does not train --task {config.task}: use --framework pytorch"
         )
     check_long_documents(config)
-    if config.framework == "tensorflow" and config.class_weights != "none":
-        raise ValueError(
-            "--class_weights is not supported with --framework tensorflow: use --framework pytorch"
-        )
     check_best_model_flags(config)
     check_mixed_precision(config.mixed_precision, config.framework)
     check_streaming_flags(config)
@@ -183,7 +175,7 @@ def check_tracker_installed(report_to: str) -> None:
 
 
 def check_long_documents(config: TrainingConfig) -> None:
-    """Windows only where the task aggregates them per example, and only on the PyTorch path."""
+    """Windows only where the task aggregates them per example (single-label classification)."""
     for flag, choices in (
         ("long_documents", classification.LONG_DOCUMENTS),
         ("window_aggregation", classification.WINDOW_AGGREGATIONS),
@@ -199,10 +191,6 @@ def check_long_documents(config: TrainingConfig) -> None:
     if not TASKS[config.task].task.long_documents:
         raise refuse(
             "long_documents", config.long_documents, f"truncate for --task {config.task} (single-label only)"
-        )
-    if config.framework == "tensorflow":
-        raise ValueError(
-            "--long_documents windows is not supported with --framework tensorflow: use --framework pytorch"
         )
 
 

@@ -15,6 +15,18 @@ from .config import TrainingConfig
 from .formats import data_format, loader_options
 
 
+def class_weights(
+    config: TrainingConfig, task: Task, train_split: datasets.Dataset, label_names: list[str] | None
+) -> tuple[list[float] | None, dict[str, dict[str, float]]]:
+    """With `--class_weights`, the task's weight per class, counted on the train split before any tokenizing, and
+    the setting both frameworks record in `training_args.json` and the card; nothing otherwise."""
+    if not config.do_train or config.class_weights == "none":
+        return None, {}
+    weights = task.class_weights(train_split, label_names)
+    per_label = {name: round(weight, 6) for name, weight in zip(label_names or [], weights, strict=True)}
+    return weights, {"class_weights_per_label": per_label}
+
+
 def load_raw(config: TrainingConfig, loader: str | None, task: Task) -> datasets.DatasetDict:
     """Raw splits from the loaders, with a seeded validation split held out of train when the data has none."""
     files = {"train": config.train_file, "validation": config.validation_file, "test": config.test_file}

@@ -60,6 +60,10 @@ class FrameworkRun(Protocol):
     def model_saver(self) -> Callable[[Path], None]:
         """Called on every process (sharded weights are gathered then); the saver runs on the main one only."""
 
+    def fold_temperature(self, model_dir: Path, temperature: float) -> None:
+        """Divide the model saved in `model_dir` by the temperature at its classifier layer, so that the saved
+        model's own logits are the calibrated ones (see `fold_saved_temperature`)."""
+
     def log(self, metrics: dict[str, float], step: int | None = None) -> None: ...
 
     def print(self, line: str) -> None: ...
@@ -190,14 +194,11 @@ def temperature_setting(config: TrainingConfig, validation: Scored) -> dict[str,
 
 
 def fold_saved_temperature(run: FrameworkRun, model_dir: Path, temperature: float) -> None:
-    """Divide the saved model's classifier layer by the temperature (`calibration.fold_temperature`), so the
-    pipeline and predict give the calibrated scores from the weights alone; reloaded from the saved files so the
-    loop's model, whatever wraps or shards it, is left alone."""
-    if temperature == 1.0:
-        return
-    model = run.task.load_model(str(model_dir), run.label_names)
-    calibration.fold_temperature(model, temperature)
-    model.save_pretrained(model_dir, safe_serialization=True)
+    """Divide the saved model's classifier layer by the temperature, so the pipeline, predict and a Keras card's
+    snippet give the calibrated scores from the weights alone; in the saved files, so the loop's model, whatever
+    wraps or shards it, is left alone."""
+    if temperature != 1.0:
+        run.fold_temperature(model_dir, temperature)
 
 
 def save_model_settings(model_dir: Path, settings: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ from processing.tf_data import splittable, to_tf_dataset, training_order
 from . import keras_checkpoints
 from .checkpoints import check_same_run, checkpoint_to_resume, run_identity
 from .config import TrainingConfig
-from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
+from .data import class_weights, eval_orders, eval_splits, evaluation_outputs, load_raw
 from .finish import evaluate, metrics_line, scalars
 from .keras_tracking import Tracking
 from .output_dir import clear_earlier_outputs
@@ -63,7 +63,8 @@ class KerasRun:
     train_features: datasets.Dataset | None = None
     max_steps: int = 0
     is_main_process: bool = True  # Keras runs on one process
-    data_settings: dict[str, Any] = field(default_factory=dict)  # none: `--class_weights` is PyTorch-only
+    class_weights: list[float] | None = None  # `--class_weights`: the head's loss weighs each class
+    data_settings: dict[str, Any] = field(default_factory=dict)
     training_outcome: dict[str, Any] = field(default_factory=dict)  # none: the final model is kept
     identity: dict[str, Any] = field(default_factory=dict)  # what a checkpoint must share with a resuming run
 
@@ -77,6 +78,9 @@ class KerasRun:
 
     def model_saver(self) -> Callable[[Path], None]:
         return lambda folder: keras_models.save(self.model, folder, self.task.name, self.label_names)
+
+    def fold_temperature(self, model_dir: Path, temperature: float) -> None:
+        keras_models.fold_temperature(model_dir, temperature)
 
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
         self.tracking.log(metrics, self.max_steps if step is None else step)
@@ -116,6 +120,7 @@ def setup(config: TrainingConfig) -> KerasRun:
     model_dir = model_folder(config.model)
     raw = load_raw(config, choice.loader, task)
     label_names = task.label_names(raw["train"].features)
+    weights, weight_settings = class_weights(config, task, raw["train"], label_names)
     identity = checked_identity(config, task, raw["train"], label_names)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if task.check is not None:
@@ -148,7 +153,7 @@ def setup(config: TrainingConfig) -> KerasRun:
         eval_batches,
         Tracking(config),
     )
-    run.identity = identity
+    run.identity, run.class_weights, run.data_settings = identity, weights, weight_settings
     if not config.do_train:
         return run
 
@@ -192,6 +197,7 @@ def compile_model(run: KerasRun) -> None:
         warmup_steps=int(config.warmup_ratio * run.max_steps),
         total_steps=run.max_steps,
         accumulation_steps=config.gradient_accumulation_steps,
+        class_weights=run.class_weights,
     )
 
 

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, get_scheduler
 
+from processing import calibration
 from processing.batching import EpochLengthGroupedSampler, EvaluationOutputs, feature_lengths
 from processing.models import resolve_model
 from processing.registry import TASKS
@@ -41,7 +42,7 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .config import TrainingConfig
-from .data import eval_orders, eval_splits, evaluation_outputs, load_raw
+from .data import class_weights, eval_orders, eval_splits, evaluation_outputs, load_raw
 from .finish import evaluate, metrics_line, scalars
 from .output_dir import clear_earlier_outputs
 from .precision import cpu_run, resolve_mixed_precision
@@ -95,6 +96,11 @@ class Run:
         model = self.accelerator.unwrap_model(self.model)
         return lambda folder: model.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
 
+    def fold_temperature(self, model_dir: Path, temperature: float) -> None:
+        model = self.task.load_model(str(model_dir), self.label_names)
+        calibration.fold_temperature(model, temperature)
+        model.save_pretrained(model_dir, safe_serialization=True)
+
     def log(self, metrics: dict[str, float], step: int | None = None) -> None:
         self.accelerator.log(metrics, step=self.max_steps if step is None else step)
 
@@ -142,8 +148,7 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
     with accelerator.main_process_first():
         raw = load_raw(config, choice.loader, task)
     label_names = task.label_names(raw["train"].features)
-    weighted = config.do_train and config.class_weights != "none"
-    weights = task.class_weights(raw["train"], label_names) if weighted else None  # before any tokenizing
+    weights, weight_settings = class_weights(config, task, raw["train"], label_names)
     identity = run_identity(config, task, raw["train"], label_names) if config.do_train else {}
     checkpoint = checkpoint_to_resume(config) if config.do_train else None
     if checkpoint is not None:
@@ -167,9 +172,7 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
         run.best = best_model.BestModel(metric, config.early_stopping_patience)
     if weights is not None:
         run.class_weights = torch.tensor(weights, device=accelerator.device)
-        run.data_settings = {
-            "class_weights_per_label": {n: round(w, 6) for n, w in zip(label_names, weights, strict=True)}
-        }
+        run.data_settings = weight_settings
     return run
 
 

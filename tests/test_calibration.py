@@ -196,7 +196,6 @@ def test_the_saved_temperature_changes_predicts_scores_and_not_its_labels(tiny_m
     [
         ("squad_v2", [], "--calibrate 'temperature': expected none for --task squad_v2"),
         ("multi-label-classification", [], "--calibrate 'temperature': expected none for --task multi-label"),
-        ("imdb", ["--framework", "tensorflow"], "--calibrate temperature is not supported with --framework tensorflow"),
     ],
 )  # fmt: skip
 def test_calibrate_is_refused_in_one_line_where_it_does_not_fit(

@@ -1,5 +1,6 @@
 """`--class_weights balanced`: the loop trains on the task's weighted loss, the weights reach the run's settings and
-card, and the flag is refused where it does not fit; with tiny random BERTs and folders written in tmp_path."""
+card, and the flag is refused where it does not fit; with tiny random BERTs and folders written in tmp_path. The
+Keras path's weighted loss is tested in test_tf_train.py."""
 
 from __future__ import annotations
 
@@ -86,11 +87,6 @@ def test_balanced_weights_are_written_to_the_runs_settings_and_card(tiny_model_d
             "wnut17",
             [],
             "--class_weights 'balanced': expected none for --task wnut17 (one label per example only)",
-        ),
-        (
-            "imdb",
-            ["--framework", "tensorflow"],
-            "--class_weights is not supported with --framework tensorflow",
         ),
     ],
 )

@@ -248,11 +248,6 @@ def test_predict_truncates_unless_told_to_cut_windows(tiny_model_dir, tiny_token
             [],
             "--long_documents 'windows': expected truncate for --task multi-label-classification (single-label only)",
         ),
-        (
-            "imdb",
-            ["--framework", "tensorflow"],
-            "--long_documents windows is not supported with --framework tensorflow",
-        ),
     ],
 )
 def test_windows_are_refused_in_one_line_where_they_do_not_fit(

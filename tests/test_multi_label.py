@@ -156,7 +156,7 @@ WORDS = ["good", "bad", "great", "awful", "film", "movie"]
 TOPICS = ("good", "bad", "film")
 
 
-def _write_splits(folder: Path) -> Path:
+def write_splits(folder: Path) -> Path:
     """JSON Lines files of `text`, `pair` and `topics` (names): "good" in the text means topic good, "bad" bad,
     "film" film; any number of them."""
     rng = np.random.default_rng(0)
@@ -173,7 +173,7 @@ def _write_splits(folder: Path) -> Path:
 @pytest.fixture
 def trained(tiny_model_dir, tmp_path_factory, fresh_accelerate_state):
     """A multi-label run of train.py on sentence pairs in JSON Lines, with its own column names."""
-    data_dir = _write_splits(tmp_path_factory.mktemp("multi_label_data"))
+    data_dir = write_splits(tmp_path_factory.mktemp("multi_label_data"))
     output_dir = tmp_path_factory.mktemp("multi_label_run")
     argv = [
         "--task", "multi-label-classification", "--data_dir", str(data_dir), "--label_column", "topics",
@@ -240,10 +240,6 @@ def test_a_single_label_model_is_still_single_label(tiny_model_dir, tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (
-            ["--framework", "tensorflow"],
-            "--framework tensorflow does not train --task multi-label-classification",
-        ),
         (["--class_weights", "balanced"], "--class_weights 'balanced': expected none for --task"),
         (["--decision_threshold", "1.5"], "--decision_threshold 1.5: expected a number between 0 and 1"),
     ],

@@ -14,6 +14,8 @@ from transformers import AutoTokenizer
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
 
+from test_multi_label import TOPICS, write_splits
+
 import train
 from commands.predict import main, read_settings, text_files
 from commands.report import compute_report
@@ -43,7 +45,9 @@ def trained(task: str, model: Path, output_dir: Path, *extra: str) -> Path:
 
 @pytest.fixture(scope="module")
 def classifier(tiny_model_dir, tmp_path_factory) -> Path:
-    return trained("imdb", tiny_model_dir, tmp_path_factory.mktemp("keras_imdb"), "--max_seq_length", "64")
+    """Calibrated: its `model.keras` has the fitted temperature folded into the classifier layer."""
+    output_dir = tmp_path_factory.mktemp("keras_imdb")
+    return trained("imdb", tiny_model_dir, output_dir, "--max_seq_length", "64", "--calibrate", "temperature")
 
 
 def predicted(model: Path, input_path: Path, out: Path, *extra: str) -> list[dict]:
@@ -70,6 +74,63 @@ def test_text_classification_gives_the_keras_models_own_labels_and_scores(classi
         probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
         assert row["label"] == label_names[int(probabilities.argmax())], row["file"]
         assert row["score"] == pytest.approx(probabilities.max(), abs=1e-5), row["file"]
+
+
+def test_a_calibrated_classifier_predicts_the_scores_its_run_scored_at_the_temperature(classifier, tmp_path):
+    """The temperature is folded into `model.keras`: predict, which divides by nothing, gives the scores the run's
+    test split was scored with at that temperature (the unfolded model's would differ)."""
+    temperature = keras_folder.read_labels(classifier)["settings"]["calibration_temperature"]
+    assert temperature != 1.0
+    assert (
+        json.loads((classifier / "training_args.json").read_text())["calibration_temperature"] == temperature
+    )
+    rows = predicted(classifier, SAMPLES / "imdb" / "test", tmp_path / "out.jsonl")
+    scored = [json.loads(line) for line in (classifier / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == len(scored) == 16  # in the same order: the loader's, which is the files'
+    assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in scored], abs=1e-5)
+    assert [r["label"] for r in rows] == [s["predicted"] for s in scored]
+
+
+def test_a_classifier_trained_on_windows_predicts_each_text_as_evaluation_did(tiny_model_dir, tmp_path):
+    """`--long_documents windows` on the Keras path: trained and scored on windows, each text's logits the mean of
+    its windows', as predict reads the folder."""
+    windows = ("--max_seq_length", "32", "--doc_stride", "8", "--long_documents", "windows")
+    folder = trained("imdb", tiny_model_dir, tmp_path / "windows", *windows)
+    results = json.loads((folder / "test_results.json").read_text())
+    assert results["num_windows"] > results["num_examples"] == 16
+    rows = predicted(folder, SAMPLES / "imdb" / "test", tmp_path / "out.jsonl")
+    scored = [json.loads(line) for line in (folder / "test_predictions.jsonl").read_text().splitlines()]
+    assert [r["score"] for r in rows] == pytest.approx([s["score"] for s in scored], abs=1e-5)
+    assert [r["label"] for r in rows] == [s["predicted"] for s in scored]
+    assert sum(s["windows"] for s in scored) == results["num_windows"]
+
+
+def test_multi_label_classification_predicts_at_the_tuned_threshold_as_evaluation_did(
+    tiny_model_dir, tmp_path
+):
+    """Sigmoid scores trained with binary cross-entropy; the threshold tuned on validation is kept in
+    `label_names.json`, and predict answers the test split with it as the run's scoring did."""
+    (tmp_path / "data").mkdir()
+    data = write_splits(tmp_path / "data")
+    argv = [
+        "--framework", "tensorflow", "--task", "multi-label-classification", "--data_dir", str(data),
+        "--label_column", "topics", "--text_pair_column", "pair", "--label_names", *TOPICS,
+        "--model", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"), "--max_seq_length", "32",
+        "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--num_train_epochs", "1",
+        "--report_to", "none",
+    ]  # fmt: skip
+    assert train.main(argv) == 0
+    folder = tmp_path / "out"
+    tuned = json.loads((folder / "eval_results.json").read_text())["best_threshold"]
+    assert keras_folder.read_labels(folder)["settings"] == {"decision_threshold": tuned}
+    assert json.loads((folder / "test_results.json").read_text())["decision_threshold"] == tuned
+
+    rows = predicted(folder, data / "test.jsonl", tmp_path / "p.jsonl", "--text_pair_column", "pair")
+    scored = [json.loads(line) for line in (folder / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == len(scored) == 8
+    for row, expected in zip(rows, scored, strict=True):
+        assert row["scores"] == pytest.approx(expected["scores"], abs=1e-5)
+        assert row["labels"] == expected["predicted"]
 
 
 def test_token_classification_tags_each_document_as_evaluation_did(tiny_model_dir, tmp_path):

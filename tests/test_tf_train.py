@@ -3,6 +3,7 @@ and files, a `.keras` model that reloads, and a PyTorch path that never loads Te
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,9 +16,12 @@ from transformers import BertModel
 
 pytest.importorskip("keras_hub", reason="the TensorFlow path needs the tf extra: pip install '.[tf]'")
 
+from test_class_weights import write_reviews
+
 import train
 from conftest import REPO_ROOT, SAMPLES, build_tiny_tokenizer, tiny_bert_config
-from processing import keras_models
+from processing import classification, keras_models
+from processing.registry import TASKS
 from runner import config as run_config
 from runner import keras_loop, torch_loop
 
@@ -158,20 +162,48 @@ def test_question_answering_writes_the_official_prediction_files(tiny_model_dir,
     assert set(model.output) == {"start_logits", "end_logits"}
 
 
-@pytest.mark.parametrize(
-    "extra, message",
-    [
-        (["--class_weights", "balanced"], "--class_weights is not supported with --framework tensorflow"),
-        (
-            ["--calibrate", "temperature"],
-            "--calibrate temperature is not supported with --framework tensorflow",
-        ),
-    ],
-)
-def test_what_only_the_pytorch_path_does_is_one_clear_error(extra, message, tiny_model_dir, tmp_path, capsys):
-    assert train.main(flags("imdb", tiny_model_dir, tmp_path, *extra)) == 2
+def test_the_keras_weighted_loss_is_the_pytorch_paths_weighted_cross_entropy():
+    logits = np.array([[0.2, -1.0], [1.5, 0.3], [-0.4, 0.9]], dtype=np.float32)
+    labels = np.array([1, 0, 0])
+    weights = [0.75, 1.5]
+    loss = float(keras_models.WeightedCrossEntropy(weights)(labels, logits))
+    expected = classification.weighted_cross_entropy(
+        torch.tensor(logits), torch.tensor(labels), torch.tensor(weights)
+    )
+    assert loss == pytest.approx(expected.item(), rel=1e-6)
+    unweighted = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels))
+    assert loss != pytest.approx(unweighted.item())
+
+
+def test_balanced_class_weights_train_the_keras_model_and_reach_its_settings(tiny_model_dir, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    write_reviews(data, {"train": {"neg": 1, "pos": 3}, "validation": {"neg": 1, "pos": 1}})
+    argv = [
+        "--framework", "tensorflow", "--task", "imdb", "--data_dir", str(data), "--model", str(tiny_model_dir),
+        "--output_dir", str(out), "--max_seq_length", "16", "--per_device_train_batch_size", "2",
+        "--num_train_epochs", "1", "--report_to", "none", "--class_weights", "balanced",
+    ]  # fmt: skip
+    run = keras_loop.setup(run_config.parse_args(argv))
+    (loss,) = run.model.loss.values() if isinstance(run.model.loss, dict) else [run.model.loss]
+    assert isinstance(loss, keras_models.WeightedCrossEntropy)
+    assert loss.weights == [
+        2.0,
+        pytest.approx(2 / 3),
+    ]  # 4 examples, 2 classes: neg 4 / (2 * 1), pos 4 / (2 * 3)
+    assert train.main(argv) == 0
+    settings = json.loads((out / "training_args.json").read_text())
+    assert settings["class_weights_per_label"] == {"neg": 2.0, "pos": pytest.approx(0.666667)}
+    assert "| class_weights_per_label | neg: 2, pos: 0.6667 |" in (out / "README.md").read_text()
+
+
+def test_a_task_without_a_keras_head_is_refused_in_one_line(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    choice = TASKS["imdb"]
+    monkeypatch.setitem(
+        TASKS, "imdb", dataclasses.replace(choice, task=dataclasses.replace(choice.task, keras_head=""))
+    )
+    assert train.main(flags("imdb", tiny_model_dir, tmp_path)) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and message in errors[0]
+    assert errors == ["error: --framework tensorflow does not train --task imdb: use --framework pytorch"]
 
 
 def test_the_pytorch_path_never_imports_tensorflow(tiny_model_dir, tmp_path):
