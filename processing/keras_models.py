@@ -116,7 +116,12 @@ def _cross_entropy(**kwargs: Any) -> keras.losses.Loss:
 class WeightedCrossEntropy(keras.losses.Loss):
     """Cross-entropy with each example weighted by its class (`--class_weights`), averaged as the PyTorch path's
     `torch.nn.functional.cross_entropy(weight=...)`: the sum of w * loss over the sum of w. Keras's own
-    `class_weight` divides by the batch size instead, which moves the learning rate with the batch's classes."""
+    `class_weight` divides by the batch size instead, which moves the learning rate with the batch's classes.
+
+    One value per example, each scaled by the batch size over the sum of w, so that Keras's own mean over the batch
+    gives the weighted mean: Keras then also scales it for several devices (each device's weighted mean, averaged
+    as DDP averages processes'), which a loss returned already reduced would skip, and a device's empty share of a
+    last batch gives 0, not 0 / 0."""
 
     def __init__(self, weights: list[float], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -126,7 +131,8 @@ class WeightedCrossEntropy(keras.losses.Loss):
         labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
         losses = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
         weights = keras.ops.take(keras.ops.convert_to_tensor(self.weights, dtype=losses.dtype), labels)
-        return keras.ops.sum(weights * losses) / keras.ops.sum(weights)
+        count = keras.ops.cast(keras.ops.size(labels), losses.dtype)
+        return weights * losses * keras.ops.divide_no_nan(count, keras.ops.sum(weights))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "weights": self.weights}

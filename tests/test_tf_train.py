@@ -173,9 +173,16 @@ def test_the_keras_weighted_loss_is_the_pytorch_paths_weighted_cross_entropy():
     assert loss == pytest.approx(expected.item(), rel=1e-6)
     unweighted = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels))
     assert loss != pytest.approx(unweighted.item())
+    # Per example, left for Keras to reduce (and scale for several devices): a device's empty share of a batch
+    # gives nothing to sum, where a loss reduced here would be 0 / 0.
+    assert keras_models.WeightedCrossEntropy(weights).call(labels, logits).shape == (3,)
+    empty = keras_models.WeightedCrossEntropy(weights).call(
+        np.zeros(0, np.int64), np.zeros((0, 2), np.float32)
+    )
+    assert np.asarray(empty).shape == (0,)
 
 
-def test_balanced_class_weights_train_the_keras_model_and_reach_its_settings(tiny_model_dir, tmp_path):
+def test_balanced_class_weights_are_the_keras_models_loss_and_reach_its_settings(tiny_model_dir, tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     write_reviews(data, {"train": {"neg": 1, "pos": 3}, "validation": {"neg": 1, "pos": 1}})
     argv = [
