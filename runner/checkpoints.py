@@ -33,6 +33,9 @@ SIGTERM_LINE = (
 IDENTITY_DEFAULTS = {"streaming": False, "framework": "pytorch"}
 """Identity keys added after checkpoints were first written: a checkpoint without one was written by a run with
 this value."""
+UNRECORDED_BEFORE = ("global_batch_size", "gradient_accumulation_steps")
+"""Identity keys added later still, with no value to assume: a checkpoint written without them is not checked on
+them."""
 
 
 def complete_checkpoints(output_dir: Path) -> list[Path]:
@@ -141,8 +144,19 @@ def data_fingerprint(split: datasets.Dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Dataset, label_names: Any) -> dict:
-    """What a checkpoint must share with the run that resumes it, recorded in its state file."""
+def run_identity(
+    config: TrainingConfig,
+    task: Task,
+    train_split: datasets.Dataset,
+    label_names: Any,
+    global_batch_size: int,
+) -> dict:
+    """What a checkpoint must share with the run that resumes it, recorded in its state file.
+
+    `global_batch_size` is the examples one optimizer step's batch takes over every process or device: the position
+    in the data is counted in such batches, and the steps in groups of `--gradient_accumulation_steps` of them, so a
+    resume with either changed would skip or repeat examples.
+    """
     model = str(Path(config.model).resolve()) if Path(config.model).is_dir() else config.model
     metric = chosen_metric(config, task)
     return {
@@ -154,6 +168,8 @@ def run_identity(config: TrainingConfig, task: Task, train_split: datasets.Datas
         "long_documents": config.long_documents,  # windows change what a step trains on
         "streaming": config.streaming,  # a stream's position is not a map-style run's
         "framework": config.framework,  # Accelerate's state folder and Keras's weights file are not interchangeable
+        "global_batch_size": global_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
     }
 
 
@@ -167,17 +183,20 @@ def check_same_run(checkpoint: Path, identity: dict[str, Any]) -> None:
     names["long_documents"] = "--long_documents"
     names["streaming"] = "--streaming"
     names["framework"] = "--framework"
+    names["global_batch_size"] = "global batch size"
+    names["gradient_accumulation_steps"] = "--gradient_accumulation_steps"
     recorded = {**IDENTITY_DEFAULTS, **recorded}
     differences = [
         f"{names[key]} {recorded[key]!r} there, {value!r} here"
         if key in recorded
         else f"{names[key]} not recorded"
         for key, value in identity.items()
-        if recorded.get(key) != value
+        if recorded.get(key) != value and (key in recorded or key not in UNRECORDED_BEFORE)
     ]
     if differences:
         raise ValueError(
             f"{checkpoint} is another run's checkpoint: {'; '.join(differences)}. Resume with the same task, "
-            "model, data, --metric_for_best_model, --long_documents, --streaming and --framework, or start a new "
-            "--output_dir"
+            "model, data, --metric_for_best_model, --long_documents, --streaming, --framework, global batch size "
+            "(--per_device_train_batch_size times the processes or devices) and --gradient_accumulation_steps, "
+            "or start a new --output_dir"
         )

@@ -64,13 +64,9 @@ def load_state(model: keras.Model, folder: Path) -> None:
         variable.assign(np.asarray(seed["value"], dtype=variable.dtype))
 
 
-def resume_position(config: TrainingConfig, model: keras.Model, batching: dict[str, int]) -> dict[str, int]:
-    """Load the checkpoint asked for (its run was checked by `setup`) and say where in training it was taken.
-
-    The position counts batches of the checkpoint's run and its steps groups of its accumulation: another global
-    batch size (other devices or `--per_device_train_batch_size`) or accumulation would skip or repeat examples, and
-    Keras's weights file would not take another accumulation's variables, so either is refused in one line.
-    """
+def resume_position(config: TrainingConfig, model: keras.Model) -> dict[str, int]:
+    """Load the checkpoint asked for (its run, global batch size and accumulation were checked by `setup`) and say
+    where in training it was taken."""
     start = {"completed_steps": 0, "epoch": 0, "batches_in_epoch": 0}
     checkpoint = checkpoint_to_resume(config)
     if checkpoint is None:
@@ -78,16 +74,6 @@ def resume_position(config: TrainingConfig, model: keras.Model, batching: dict[s
             print(f"No checkpoint in {config.output_dir}/{CHECKPOINTS}: starting from scratch")
         return start
     position = json.loads((checkpoint / STATE_FILE).read_text())
-    differences = [
-        f"{name} {position[name]} there, {value} here"
-        for name, value in batching.items()
-        if name in position and position[name] != value
-    ]
-    if differences:
-        raise ValueError(
-            f"{checkpoint}: {'; '.join(differences)} (expected the same --per_device_train_batch_size, "
-            "--tf_devices and --gradient_accumulation_steps as the run that saved it)"
-        )
     load_state(model, checkpoint)
     print(f"Resumed from {checkpoint} at step {position['completed_steps']}")
     return {key: position[key] for key in start}
@@ -132,15 +118,11 @@ class Checkpointing(keras.callbacks.Callback):
         epoch: int,
         skip: int,
         batches_per_epoch: int,
-        batching: dict[str, int],
     ) -> None:
         super().__init__()
         self.config, self.identity, self.preemption = config, identity, preemption
         self.epoch, self.skip, self.batches_per_epoch = epoch, skip, batches_per_epoch
-        self.batching = (
-            batching  # global_batch_size and gradient_accumulation_steps, which a resume must share
-        )
-        self.accumulation = batching["gradient_accumulation_steps"]
+        self.accumulation = config.gradient_accumulation_steps
         self.batches_in_epoch = self.skip
         self.stopped = False
 
@@ -153,7 +135,7 @@ class Checkpointing(keras.callbacks.Callback):
             "epoch": epoch,
             "batches_in_epoch": batches_in_epoch,
         }
-        return {**step, **self.batching, **self.identity}
+        return {**step, **self.identity}
 
     def save(self, state: dict[str, Any]) -> None:
         write_checkpoint(self.config, state, lambda folder: save_state(self.model, folder))

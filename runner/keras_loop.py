@@ -121,7 +121,7 @@ def setup(config: TrainingConfig) -> KerasRun:
     raw = load_raw(config, choice.loader, task)
     label_names = task.label_names(raw["train"].features)
     weights, weight_settings = class_weights(config, task, raw["train"], label_names)
-    identity = checked_identity(config, task, raw["train"], label_names)
+    identity = checked_identity(config, task, raw["train"], label_names, strategy)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if task.check is not None:
         task.check(raw, tokenizer, config)
@@ -267,12 +267,17 @@ def epoch_batches(run: KerasRun, epoch: int) -> tf.data.Dataset:
 
 
 def checked_identity(
-    config: TrainingConfig, task: Task, train_split: datasets.Dataset, label_names: list[str] | None
+    config: TrainingConfig,
+    task: Task,
+    train_split: datasets.Dataset,
+    label_names: list[str] | None,
+    strategy: tf.distribute.Strategy,
 ) -> dict[str, Any]:
     """The run's identity for its checkpoints; a checkpoint to resume from must share it (before any tokenizing)."""
     if not config.do_train:
         return {}
-    identity = run_identity(config, task, train_split, label_names)
+    global_batch = config.per_device_train_batch_size * strategy.num_replicas_in_sync
+    identity = run_identity(config, task, train_split, label_names, global_batch)
     checkpoint = checkpoint_to_resume(config)
     if checkpoint is not None:
         check_same_run(checkpoint, identity)
@@ -298,11 +303,7 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
     resumed run only scores and saves.
     """
     config = run.config
-    batching = {
-        "global_batch_size": global_batch_size(run),
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
-    }
-    position = keras_checkpoints.resume_position(config, run.model, batching)
+    position = keras_checkpoints.resume_position(config, run.model)
     batches_per_epoch = math.ceil(len(run.train_features) / global_batch_size(run))
     total_batches = run.max_steps * config.gradient_accumulation_steps
     last_epoch = math.ceil(total_batches / batches_per_epoch) - 1
@@ -318,7 +319,6 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
             epoch=epoch,
             skip=skip,
             batches_per_epoch=batches_per_epoch,
-            batching=batching,
         )
         checkpointing.set_model(run.model)
         if skip < count:

@@ -149,7 +149,10 @@ def setup_data(config: TrainingConfig, accelerator: Accelerator) -> Run:
         raw = load_raw(config, choice.loader, task)
     label_names = task.label_names(raw["train"].features)
     weights, weight_settings = class_weights(config, task, raw["train"], label_names)
-    identity = run_identity(config, task, raw["train"], label_names) if config.do_train else {}
+    global_batch_size = config.per_device_train_batch_size * accelerator.num_processes
+    identity = (
+        run_identity(config, task, raw["train"], label_names, global_batch_size) if config.do_train else {}
+    )
     checkpoint = checkpoint_to_resume(config) if config.do_train else None
     if checkpoint is not None:
         check_same_run(checkpoint, identity)

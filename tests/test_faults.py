@@ -159,3 +159,23 @@ def test_resuming_on_data_with_other_labels_is_refused(
     assert "Traceback" not in err
     err = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(err) == 1 and "['bad', 'good', 'ugly']" in err[0] and "['neg', 'pos']" in err[0]
+
+
+@pytest.mark.parametrize(
+    "changed, difference",
+    [
+        (["--per_device_train_batch_size", "8"], "global batch size 4 there, 8 here"),
+        (["--gradient_accumulation_steps", "2"], "--gradient_accumulation_steps 1 there, 2 here"),
+    ],
+)
+def test_resuming_with_other_batches_is_refused(
+    changed, difference, tiny_model_dir, tmp_path, capsys, fresh_accelerate_state
+):
+    """The checkpoint's position counts batches of its run's global size and its steps groups of its accumulation:
+    resumed with others, the run would skip or repeat examples."""
+    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), "--num_train_epochs", "1"]
+    assert train.main(argv) == 0
+    capsys.readouterr()
+    assert train.main([*argv, *changed, "--resume_from_checkpoint", "latest"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(err) == 1 and "another run's checkpoint" in err[0] and difference in err[0], err

@@ -143,10 +143,14 @@ def test_uneven_parts_stop_together_and_a_resumed_run_continues_where_it_stopped
         del results["runtime_s"]
     assert scored[0] == scored[1]
 
-    # One process cannot continue the two parts of the stream that two processes were reading.
+    # One process cannot continue the two parts of the stream that two processes were reading: at the same
+    # per-device batch its global batch is half theirs, and at the same global batch it has one stream to two.
     argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(resumed), "--max_steps", "20"]
     capsys.readouterr()
     assert train.main([*argv, "--resume_from_checkpoint", "latest"]) == 2
+    assert "global batch size 4 there, 2 here" in capsys.readouterr().err
+    same_batch = [*argv, "--per_device_train_batch_size", "4", "--resume_from_checkpoint", "latest"]
+    assert train.main(same_batch) == 2
     assert "holds the stream positions of 2 processes, and 1 resume it" in capsys.readouterr().err
 
 

@@ -29,7 +29,7 @@ from test_hub import RecordingHfApi
 import train
 from conftest import REPO_ROOT, SAMPLES
 from processing import keras_models
-from runner import checkpoints, hub
+from runner import checkpoints, hub, keras_checkpoints
 
 RUN = [
     "--framework", "tensorflow", "--task", "imdb", "--data_dir", str(SAMPLES / "imdb"), "--max_seq_length", "32",
@@ -257,3 +257,27 @@ def test_the_trackers_and_the_hub_upload_of_a_keras_run(tiny_model_dir, tmp_path
     assert (task, label_names) == ("text-classification", ["neg", "pos"])
     local, _, _ = keras_models.load(out)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), local.get_weights(), strict=True))
+
+
+def test_a_sigterm_after_the_last_update_saves_the_end_and_the_resumed_run_only_finishes(
+    tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    """No step's end is left to act on it: the run saves where training ended and stops; resumed, nothing is left
+    to fit, and the run scores and saves its model."""
+    on_epoch_end = keras_checkpoints.Checkpointing.on_epoch_end
+
+    def then_sigterm(self, epoch, logs=None):
+        on_epoch_end(self, epoch, logs)
+        os.kill(os.getpid(), signal.SIGTERM)  # the loop's own handler notes it
+
+    monkeypatch.setattr(keras_checkpoints.Checkpointing, "on_epoch_end", then_sigterm)
+    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), "--num_train_epochs", "1"]
+    assert train.main(argv) == 0
+    assert "SIGTERM: saved a checkpoint at step 6 and stopped" in capsys.readouterr().out
+    assert [p.name for p in checkpoints.complete_checkpoints(tmp_path)] == ["step_6"]
+    assert not (tmp_path / "model.keras").exists()
+
+    monkeypatch.undo()
+    assert train.main([*argv, "--resume_from_checkpoint", "latest"]) == 0
+    assert f"Resumed from {tmp_path / 'checkpoints' / 'step_6'} at step 6" in capsys.readouterr().out
+    assert (tmp_path / "model.keras").is_file() and (tmp_path / "test_results.json").is_file()
