@@ -120,8 +120,8 @@ class WeightedCrossEntropy(keras.losses.Loss):
 
     One value per example, each scaled by the batch size over the sum of w, so that Keras's own mean over the batch
     gives the weighted mean: Keras then also scales it for several devices (each device's weighted mean, averaged
-    as DDP averages processes'), which a loss returned already reduced would skip, and a device's empty share of a
-    last batch gives 0, not 0 / 0."""
+    as DDP averages processes'), which a loss returned already reduced would skip, and reduces a device's empty
+    share of a last batch to 0, where a loss reduced here would be 0 / 0."""
 
     def __init__(self, weights: list[float], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -132,7 +132,7 @@ class WeightedCrossEntropy(keras.losses.Loss):
         losses = keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
         weights = keras.ops.take(keras.ops.convert_to_tensor(self.weights, dtype=losses.dtype), labels)
         count = keras.ops.cast(keras.ops.size(labels), losses.dtype)
-        return weights * losses * keras.ops.divide_no_nan(count, keras.ops.sum(weights))
+        return weights * losses * count / keras.ops.sum(weights)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "weights": self.weights}

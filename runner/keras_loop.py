@@ -158,7 +158,10 @@ def setup(config: TrainingConfig) -> KerasRun:
         return run
 
     run.train_features = task.prepare(raw["train"], tokenizer, config, True)
-    run.max_steps = optimizer_steps(config, math.ceil(len(run.train_features) / global_batch_size(run)))
+    run.max_steps = optimizer_steps(
+        config,
+        math.ceil(len(run.train_features) / global_batch_size(run.config, run.model.distribute_strategy)),
+    )
     with strategy.scope():  # the optimizer's variables too
         compile_model(run)
     return run
@@ -246,10 +249,10 @@ def for_devices(
     return batches if strategy.num_replicas_in_sync == 1 else splittable(batches, batch_size)
 
 
-def global_batch_size(run: KerasRun) -> int:
+def global_batch_size(config: TrainingConfig, strategy: tf.distribute.Strategy) -> int:
     """Training examples per update step: every device takes a `--per_device_train_batch_size` slice, as each
     process of a PyTorch launch takes its own batch."""
-    return run.config.per_device_train_batch_size * run.model.distribute_strategy.num_replicas_in_sync
+    return config.per_device_train_batch_size * strategy.num_replicas_in_sync
 
 
 def epoch_batches(run: KerasRun, epoch: int) -> tf.data.Dataset:
@@ -263,7 +266,13 @@ def epoch_batches(run: KerasRun, epoch: int) -> tf.data.Dataset:
         run.train_features, config.per_device_train_batch_size, config.seed, epoch, config.group_by_length
     )
     label_outputs = keras_models.HEADS[run.task.keras_head].label_outputs
-    return to_tf_dataset(run.train_features, run.collator, global_batch_size(run), label_outputs, order)
+    return to_tf_dataset(
+        run.train_features,
+        run.collator,
+        global_batch_size(run.config, run.model.distribute_strategy),
+        label_outputs,
+        order,
+    )
 
 
 def checked_identity(
@@ -276,8 +285,7 @@ def checked_identity(
     """The run's identity for its checkpoints; a checkpoint to resume from must share it (before any tokenizing)."""
     if not config.do_train:
         return {}
-    global_batch = config.per_device_train_batch_size * strategy.num_replicas_in_sync
-    identity = run_identity(config, task, train_split, label_names, global_batch)
+    identity = run_identity(config, task, train_split, label_names, global_batch_size(config, strategy))
     checkpoint = checkpoint_to_resume(config)
     if checkpoint is not None:
         check_same_run(checkpoint, identity)
@@ -304,7 +312,9 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
     """
     config = run.config
     position = keras_checkpoints.resume_position(config, run.model)
-    batches_per_epoch = math.ceil(len(run.train_features) / global_batch_size(run))
+    batches_per_epoch = math.ceil(
+        len(run.train_features) / global_batch_size(run.config, run.model.distribute_strategy)
+    )
     total_batches = run.max_steps * config.gradient_accumulation_steps
     last_epoch = math.ceil(total_batches / batches_per_epoch) - 1
     checkpointing = None  # none when a checkpoint of the run's end is resumed: nothing is left to fit
@@ -324,7 +334,11 @@ def fit_epochs(run: KerasRun, preemption: keras_checkpoints.Preemption) -> bool:
         if skip < count:
             batches = epoch_batches(run, epoch).take(count).skip(skip)
             history = run.model.fit(
-                for_devices(run.model.distribute_strategy, batches, global_batch_size(run)),
+                for_devices(
+                    run.model.distribute_strategy,
+                    batches,
+                    global_batch_size(run.config, run.model.distribute_strategy),
+                ),
                 epochs=epoch + 1,
                 initial_epoch=epoch,
                 shuffle=False,  # the batches come in the order `training_order` drew

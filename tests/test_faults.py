@@ -179,3 +179,18 @@ def test_resuming_with_other_batches_is_refused(
     assert train.main([*argv, *changed, "--resume_from_checkpoint", "latest"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert len(err) == 1 and "another run's checkpoint" in err[0] and difference in err[0], err
+
+
+def test_a_checkpoint_written_before_its_batches_were_recorded_still_resumes(
+    tiny_model_dir, tmp_path, capsys, fresh_accelerate_state
+):
+    argv = [*RUN, "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), "--num_train_epochs", "1"]
+    assert train.main(argv) == 0
+    for checkpoint in checkpoints.complete_checkpoints(tmp_path):
+        path = checkpoint / checkpoints.STATE_FILE
+        state = json.loads(path.read_text())
+        del state["global_batch_size"], state["gradient_accumulation_steps"]
+        path.write_text(json.dumps(state))
+    capsys.readouterr()
+    assert train.main([*argv, "--resume_from_checkpoint", "latest"]) == 0
+    assert "Resumed from" in capsys.readouterr().out
