@@ -24,8 +24,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Two pytest workers, a test file each at a time (a file's module fixtures are built once): most tests wait on a
+# child process or on Python more than on both cores.
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 format: install
 	$(BIN)/ruff format .
