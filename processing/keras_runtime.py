@@ -14,19 +14,21 @@ from transformers import BertConfig
 from transformers.utils import ModelOutput
 
 from . import keras_folder, keras_models
-from .models import output_class
+from .models import StandInModel, output_class
 from .registry import TASKS
 from .tf_data import KERAS_INPUT_NAMES
 
 
-class KerasNetwork:
+class KerasNetwork(StandInModel):
     """A `model.keras` called like the PyTorch head of its task: tokenizer tensors in, CPU tensors out.
 
     TensorFlow places the model itself (on its GPU when it sees one), so the tensors around it stay on the CPU.
     """
 
-    device = torch.device("cpu")
-    dtype = torch.float32
+    placement = (
+        "TensorFlow places a Keras model itself, on its GPU when it sees one (expected cpu, the default for a "
+        "Keras model)"
+    )
 
     def __init__(self, model: Any, config: BertConfig, output_names: tuple[str, ...]) -> None:
         self.model = model
@@ -43,21 +45,6 @@ class KerasNetwork:
         config = keras_folder.model_config(folder, task)
         return type(config.architectures[0], (cls,), {})(model, config, task.output_names)
 
-    def to(self, device: str | torch.device) -> KerasNetwork:
-        """Another device is refused, not ignored: TensorFlow, not `--device`, decides where a Keras model runs."""
-        if torch.device(device).type != "cpu":
-            raise ValueError(
-                f"--device {device}: TensorFlow places a Keras model itself, on its GPU when it sees one "
-                "(expected cpu, the default for a Keras model)"
-            )
-        return self
-
-    def eval(self) -> KerasNetwork:
-        return self
-
-    def can_generate(self) -> bool:
-        return False
-
     def forward(self, **inputs: Any) -> ModelOutput:
         """KerasHub's input names for the tokenizer's tensors (segment ids of zeros when it gives none), one
         `predict_on_batch`, as the Keras path evaluates."""
@@ -71,5 +58,3 @@ class KerasNetwork:
         return self.output_class(
             *(torch.from_numpy(np.asarray(outputs[name], dtype=np.float32)) for name in self.output_names)
         )
-
-    __call__ = forward

@@ -162,3 +162,31 @@ def output_class(names: tuple[str, ...]) -> type[ModelOutput]:
     `end_logits`): read by attribute in predict and by key in the pipelines, as PyTorch's outputs are."""
     fields = [(name, torch.Tensor | None, dataclasses.field(default=None)) for name in names]
     return dataclasses.make_dataclass("ModelOutputs", fields, bases=(ModelOutput,))
+
+
+class StandInModel:
+    """What predict and transformers' pipelines use of a PyTorch model, for a model another runtime runs (an ONNX
+    session, a Keras model): tensors in and out on the CPU, never in training, never generating. Subclasses give
+    `forward` and `placement`, why no other `--device` can be taken."""
+
+    device = torch.device("cpu")
+    dtype = torch.float32
+    placement = ""
+
+    def to(self, device: str | torch.device) -> StandInModel:
+        """Another device is refused, not ignored."""
+        if torch.device(device).type != "cpu":
+            raise ValueError(f"--device {device}: {self.placement}")
+        return self
+
+    def eval(self) -> StandInModel:
+        return self
+
+    def can_generate(self) -> bool:
+        return False
+
+    def forward(self, **inputs: Any) -> ModelOutput:
+        raise NotImplementedError
+
+    def __call__(self, **inputs: Any) -> ModelOutput:
+        return self.forward(**inputs)

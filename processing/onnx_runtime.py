@@ -17,14 +17,13 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.utils import ModelOutput
 
 from .export import onnx_file, require
-from .models import output_class
+from .models import StandInModel, output_class
 
 
-class OnnxModel:
+class OnnxModel(StandInModel):
     """A saved model's ONNX export in an ONNX Runtime session on the CPU, called like the PyTorch model."""
 
-    device = torch.device("cpu")
-    dtype = torch.float32
+    placement = "the ONNX backend runs on the CPU (expected cpu)"
 
     def __init__(self, path: Path, config: PretrainedConfig, threads: int | None = None) -> None:
         require("onnxruntime")
@@ -47,23 +46,9 @@ class OnnxModel:
         head = (config.architectures or [cls.__name__])[0]
         return type(head, (cls,), {})(onnx_file(model, quantize), config)
 
-    def to(self, device: str | torch.device) -> OnnxModel:
-        """ONNX Runtime's CPU package runs on the CPU only: another device is refused, not ignored."""
-        if torch.device(device).type != "cpu":
-            raise ValueError(f"--device {device}: the ONNX backend runs on the CPU (expected cpu)")
-        return self
-
-    def eval(self) -> OnnxModel:
-        return self
-
-    def can_generate(self) -> bool:
-        return False
-
     def forward(self, **inputs: Any) -> ModelOutput:
         """The graph's inputs from the tokenizer's tensors (inputs it does not take, such as token type ids of
         a model without them, are left out); outputs as CPU tensors, as the PyTorch model returns them."""
         feeds = {name: np.asarray(inputs[name], dtype=np.int64) for name in self.input_names}
         outputs = self.session.run(None, feeds)
         return self.output_class(*(torch.from_numpy(output) for output in outputs))
-
-    __call__ = forward
